@@ -1,0 +1,652 @@
+"""Make cache operations emit OpenTelemetry metrics and spans. Uses only ``opentelemetry-api``.
+
+Usage::
+
+    import cachetools
+    from otel_supabase_exporter import cached, instrument_cache
+
+    users = instrument_cache(cachetools.LRUCache(1000), name="users", implementation="new")
+    users["u1"] = {"id": 1}          # set
+    users.get("u1")                  # hit
+
+    @instrument_cache(name="semantic", implementation="legacy")
+    class SemanticCache:
+        def get(self, key): ...      # returning None is a miss
+        def set(self, key, value): ...
+
+    @cached(name="prices", maxsize=1024)
+    def price(sku): ...
+
+Each operation adds 1 to ``cache.operations`` and records its duration in
+``cache.operation.duration``; if a span is sampled, a ``cache.<operation>`` span
+carries the key hash and sizes. Telemetry failures are logged, never raised.
+"""
+
+from __future__ import annotations
+
+import collections
+import collections.abc
+import contextvars
+import functools
+import inspect
+import logging
+import os
+import threading
+import time
+import weakref
+from typing import Any, Callable, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import Status, StatusCode
+
+from . import semconv as sc
+from .keys import KeyHasher, default_hasher
+
+__all__ = ["instrument_cache", "cached", "InstrumentedCache", "InstrumentedMapping"]
+
+_log = logging.getLogger(__name__)
+_MISSING = object()
+_VERSION = "0.1.0"
+_perf_ns = time.perf_counter_ns
+_time_ns = time.time_ns
+_MAX_ERROR_MESSAGE = 1024
+
+T = TypeVar("T")
+
+
+def _env_record_keys() -> bool:
+    return os.environ.get("OTEL_EXPORTER_SUPABASE_RECORD_KEYS", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class _Instruments:
+    """The instruments of one meter provider and the caches whose size it observes."""
+
+    def __init__(self, meter_provider: metrics.MeterProvider) -> None:
+        meter = meter_provider.get_meter(sc.SCOPE, _VERSION)
+        self.operations = meter.create_counter(
+            sc.METRIC_OPERATIONS, unit="{operation}", description="Cache operations by operation and result."
+        )
+        self.duration = meter.create_histogram(
+            sc.METRIC_DURATION, unit="s", description="Duration of cache operations."
+        )
+        self._sized: dict[tuple[str, str], tuple[dict[str, str], dict[int, weakref.ref]]] = {}
+        self._lock = threading.Lock()
+        meter.create_observable_gauge(
+            sc.METRIC_SIZE, callbacks=[self._observe_sizes], unit="{entry}", description="Entries in the cache."
+        )
+
+    def track_size(self, series: "_Series", obj: object) -> None:
+        try:
+            ref = weakref.ref(obj)
+        except TypeError:  # not weak-referenceable: its size stays unknown
+            return
+        with self._lock:
+            entry = self._sized.setdefault((series.name, series.implementation), (series.base_attrs, {}))
+            entry[1][id(obj)] = ref
+
+    def _observe_sizes(self, options: CallbackOptions) -> list[Observation]:
+        observations = []
+        with self._lock:
+            entries = []
+            for attrs, refs in self._sized.values():
+                live = [(k, r()) for k, r in list(refs.items())]
+                for k, obj in live:
+                    if obj is None:
+                        del refs[k]
+                entries.append((attrs, [obj for _, obj in live if obj is not None]))
+        for attrs, objs in entries:
+            total, known = 0, False
+            for obj in objs:
+                try:
+                    total += len(obj)  # type: ignore[arg-type]
+                    known = True
+                except Exception:
+                    pass
+            if known:
+                observations.append(Observation(total, attrs))
+        return observations
+
+
+_instruments_lock = threading.Lock()
+_instruments_by_provider: dict[int, tuple[object, _Instruments]] = {}
+
+
+def _instruments_for(meter_provider: metrics.MeterProvider | None) -> _Instruments:
+    provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+    with _instruments_lock:
+        found = _instruments_by_provider.get(id(provider))
+        if found is None or found[0] is not provider:
+            found = (provider, _Instruments(provider))
+            _instruments_by_provider[id(provider)] = found
+        return found[1]
+
+
+_warned: set[str] = set()
+
+
+def _telemetry_failed(where: str, exc: BaseException) -> None:
+    # Logged once per place: monitoring must not flood the application's logs.
+    if where not in _warned:
+        _warned.add(where)
+        _log.warning("cache telemetry failed in %s (%s); the cache call was not affected", where, type(exc).__name__)
+
+
+def _item_size(value: object) -> int | None:
+    if isinstance(value, (bytes, bytearray, memoryview, str)):
+        return len(value)
+    return None
+
+
+class _Series:
+    """Pre-computed telemetry state of one (cache name, implementation)."""
+
+    __slots__ = (
+        "name", "implementation", "base_attrs", "attrs", "instruments", "add", "record", "tracer",
+        "record_keys", "hasher",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        implementation: str,
+        *,
+        tracer_provider: trace.TracerProvider | None,
+        meter_provider: metrics.MeterProvider | None,
+        record_keys: bool | None,
+        hasher: KeyHasher | None,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("instrument_cache: name must be a non-empty string")
+        if not isinstance(implementation, str) or not implementation.strip():
+            raise ValueError("instrument_cache: implementation must be a non-empty string")
+        self.name = name
+        self.implementation = implementation
+        self.base_attrs = {sc.ATTR_NAME: name, sc.ATTR_IMPLEMENTATION: implementation}
+        self.attrs = {
+            (op, res): {**self.base_attrs, sc.ATTR_OPERATION: op, sc.ATTR_RESULT: res}
+            for op, results in (
+                (sc.GET, (sc.HIT, sc.MISS, sc.ERROR)),
+                (sc.SET, (sc.OK, sc.ERROR)),
+                (sc.DELETE, (sc.OK, sc.MISS, sc.ERROR)),
+                (sc.EVICT, (sc.OK,)),
+            )
+            for res in results
+        }
+        self.instruments = _instruments_for(meter_provider)
+        self.add = self.instruments.operations.add
+        self.record = self.instruments.duration.record
+        self.tracer = trace.get_tracer(sc.SCOPE, _VERSION, tracer_provider)
+        self.record_keys = _env_record_keys() if record_keys is None else record_keys
+        self.hasher = hasher or default_hasher
+
+    def start(self, op: str) -> tuple[Any, Any, int]:
+        """Start the span of an operation; returns (span or None, context token, wall start ns)."""
+        try:
+            start = _time_ns()
+            span = self.tracer.start_span(sc.SPAN_PREFIX + op, start_time=start)
+            if span.is_recording():
+                return span, otel_context.attach(trace.set_span_in_context(span)), start
+            return span, None, start
+        except Exception as exc:
+            _telemetry_failed("span start", exc)
+            return None, None, 0
+
+    def finish(
+        self,
+        op: str,
+        res: str,
+        duration_ns: int,
+        started: tuple[Any, Any, int],
+        key: object = _MISSING,
+        exc: BaseException | None = None,
+        item: object = _MISSING,
+        sized: object = None,
+    ) -> None:
+        span, token, start = started
+        try:
+            if token is not None:
+                otel_context.detach(token)
+            attrs = self.attrs[(op, res)]
+            self.add(1, attrs)
+            if op != sc.EVICT:
+                self.record(duration_ns / 1e9, attrs)
+            if span is None:
+                return
+            if span.is_recording():
+                span.set_attributes(attrs)
+                if op == sc.GET:
+                    span.set_attribute(sc.ATTR_HIT, res == sc.HIT)
+                if key is not _MISSING:
+                    span.set_attribute(sc.ATTR_KEY_HASH, self.hasher(key))
+                    if self.record_keys:
+                        span.set_attribute(sc.ATTR_KEY, key if isinstance(key, str) else repr(key))
+                if item is not _MISSING:
+                    size = _item_size(item)
+                    if size is not None:
+                        span.set_attribute(sc.ATTR_ITEM_SIZE, size)
+                if sized is not None:
+                    try:
+                        span.set_attribute(sc.ATTR_SIZE, len(sized))  # type: ignore[arg-type]
+                    except Exception:
+                        pass
+                if exc is not None and res == sc.ERROR:
+                    span.set_attribute(sc.ATTR_ERROR_TYPE, type(exc).__qualname__)
+                    span.set_attribute(sc.ATTR_ERROR_MESSAGE, str(exc)[:_MAX_ERROR_MESSAGE])
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+            span.end(end_time=start + duration_ns)
+        except Exception as telemetry_exc:
+            _telemetry_failed("operation record", telemetry_exc)
+
+    def evicted(self, key: object, sized: object) -> None:
+        self.finish(sc.EVICT, sc.OK, 0, self.start(sc.EVICT), key=key, sized=sized)
+
+
+# How the outcome of each kind of call is read.
+#   value:   get(key) returning the miss value (None by default) is a miss
+#   default: mapping get(key, default): called with a private sentinel to tell a miss
+#   item:    __getitem__: KeyError is a miss
+#   set:     set / __setitem__
+#   delete:  delete / __delitem__ / pop: KeyError is a miss
+_OPS = {"value": sc.GET, "default": sc.GET, "item": sc.GET, "set": sc.SET, "delete": sc.DELETE}
+
+
+def _classify_exception(mode: str, exc: BaseException) -> str:
+    if isinstance(exc, KeyError) and mode in ("item", "delete"):
+        return sc.MISS
+    return sc.ERROR
+
+
+def _run_sync(series, mode, call, key, args, kwargs, miss_value, sized):
+    op = _OPS[mode]
+    started = series.start(op)
+    t0 = _perf_ns()
+    try:
+        if mode == "default":
+            default = args[0] if args else kwargs.pop("default", None)
+            result = call(key, _MISSING)
+        else:
+            result = call(key, *args, **kwargs)
+    except Exception as exc:
+        series.finish(op, _classify_exception(mode, exc), _perf_ns() - t0, started, key, exc, sized=sized)
+        raise
+    duration = _perf_ns() - t0
+    if mode == "default":
+        hit = result is not _MISSING
+        series.finish(op, sc.HIT if hit else sc.MISS, duration, started, key, item=result, sized=sized)
+        return result if hit else default
+    if mode == "value":
+        hit = result is not miss_value
+        series.finish(op, sc.HIT if hit else sc.MISS, duration, started, key, item=result, sized=sized)
+    elif mode == "set":
+        series.finish(op, sc.OK, duration, started, key, item=args[0] if args else kwargs.get("value", _MISSING),
+                      sized=sized)
+    else:
+        series.finish(op, sc.HIT if mode == "item" else sc.OK, duration, started, key, item=result, sized=sized)
+    return result
+
+
+async def _run_async(series, mode, call, key, args, kwargs, miss_value, sized):
+    op = _OPS[mode]
+    started = series.start(op)
+    t0 = _perf_ns()
+    try:
+        result = await call(key, *args, **kwargs)
+    except Exception as exc:
+        series.finish(op, _classify_exception(mode, exc), _perf_ns() - t0, started, key, exc, sized=sized)
+        raise
+    duration = _perf_ns() - t0
+    if mode == "value":
+        hit = result is not miss_value
+        series.finish(op, sc.HIT if hit else sc.MISS, duration, started, key, item=result, sized=sized)
+    elif mode == "set":
+        series.finish(op, sc.OK, duration, started, key, item=args[0] if args else kwargs.get("value", _MISSING),
+                      sized=sized)
+    else:
+        series.finish(op, sc.OK, duration, started, key, sized=sized)
+    return result
+
+
+def _sized_or_none(obj: object) -> object:
+    return obj if hasattr(type(obj), "__len__") else None
+
+
+# ---------------------------------------------------------------- wrappers of existing objects
+
+
+class _Proxy:
+    """Forwards every attribute that is not instrumented to the wrapped cache."""
+
+    __slots__ = ("__wrapped__", "_otel_series", "_otel_miss_value", "_otel_sized", "__weakref__")
+
+    def __init__(self, wrapped: object, series: _Series, miss_value: object) -> None:
+        object.__setattr__(self, "__wrapped__", wrapped)
+        object.__setattr__(self, "_otel_series", series)
+        object.__setattr__(self, "_otel_miss_value", miss_value)
+        object.__setattr__(self, "_otel_sized", _sized_or_none(wrapped))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__wrapped__, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.__wrapped__, name, value)
+
+    def __repr__(self) -> str:
+        return f"<instrumented {self._otel_series.name}/{self._otel_series.implementation} {self.__wrapped__!r}>"
+
+    def __len__(self) -> int:
+        return len(self.__wrapped__)  # type: ignore[arg-type]
+
+    def __iter__(self):
+        return iter(self.__wrapped__)  # type: ignore[call-overload]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.__wrapped__  # type: ignore[operator]
+
+
+class InstrumentedCache(_Proxy):
+    """An instrumented object with ``get`` / ``set`` / ``delete`` methods (sync or async)."""
+
+    __slots__ = ()
+
+
+class InstrumentedMapping(_Proxy, collections.abc.MutableMapping):
+    """An instrumented mapping (dict, cachetools caches...): ``cache[k]``, ``get``, ``del``, ``pop``."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key):
+        return _run_sync(self._otel_series, "item", self.__wrapped__.__getitem__, key, (), {}, None,
+                         self._otel_sized)
+
+    def __setitem__(self, key, value):
+        _run_sync(self._otel_series, "set", self.__wrapped__.__setitem__, key, (value,), {}, None,
+                  self._otel_sized)
+
+    def __delitem__(self, key):
+        _run_sync(self._otel_series, "delete", self.__wrapped__.__delitem__, key, (), {}, None,
+                  self._otel_sized)
+
+    def get(self, key, default=None):
+        return _run_sync(self._otel_series, "default", self.__wrapped__.get, key, (default,), {}, None,
+                         self._otel_sized)
+
+    def pop(self, key, *default):
+        if default:
+            value = _run_sync(self._otel_series, "default", self.__wrapped__.pop, key, default, {}, None,
+                              self._otel_sized)
+            return value
+        return _run_sync(self._otel_series, "delete", self.__wrapped__.pop, key, (), {}, None, self._otel_sized)
+
+    def popitem(self):
+        return self.__wrapped__.popitem()
+
+    def __eq__(self, other):
+        return self.__wrapped__ == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _proxy_method(mode: str, name: str, is_async: bool) -> Callable[..., Any]:
+    if is_async:
+        async def method(self, key, *args, **kwargs):
+            return await _run_async(self._otel_series, mode, getattr(self.__wrapped__, name), key, args, kwargs,
+                                    self._otel_miss_value, self._otel_sized)
+    else:
+        def method(self, key, *args, **kwargs):
+            return _run_sync(self._otel_series, mode, getattr(self.__wrapped__, name), key, args, kwargs,
+                             self._otel_miss_value, self._otel_sized)
+    method.__name__ = name
+    return method
+
+
+_PROXY_METHODS = (("get", "value"), ("set", "set"), ("delete", "delete"))
+_proxy_classes: dict[tuple, type] = {}
+
+
+def _cache_proxy_class(obj: object) -> type:
+    present = tuple(
+        (name, mode, inspect.iscoroutinefunction(getattr(obj, name)))
+        for name, mode in _PROXY_METHODS
+        if callable(getattr(obj, name, None))
+    )
+    cls = _proxy_classes.get(present)
+    if cls is None:
+        namespace = {"__slots__": ()}
+        for name, mode, is_async in present:
+            namespace[name] = _proxy_method(mode, name, is_async)
+        cls = type("InstrumentedCache", (InstrumentedCache,), namespace)
+        _proxy_classes[present] = cls
+    return cls
+
+
+def _hook_evictions(obj: object, series: _Series) -> None:
+    """Record evictions of caches that evict through ``popitem`` (cachetools)."""
+    original = getattr(obj, "popitem", None)
+    if original is None or getattr(original, "_otel_evictions", False):
+        return
+
+    def popitem():
+        item = original()
+        series.evicted(item[0] if isinstance(item, tuple) and item else _MISSING, obj)
+        return item
+
+    popitem._otel_evictions = True  # type: ignore[attr-defined]
+    try:
+        obj.popitem = popitem  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # dict and slotted classes: no per-instance hook
+        pass
+
+
+def _wrap_instance(obj: object, series: _Series, miss_value: object) -> _Proxy:
+    if isinstance(obj, collections.abc.Mapping):
+        _hook_evictions(obj, series)
+        proxy: _Proxy = InstrumentedMapping(obj, series, miss_value)
+    else:
+        proxy = _cache_proxy_class(obj)(obj, series, miss_value)
+    series.instruments.track_size(series, proxy)
+    return proxy
+
+
+# ---------------------------------------------------------------- class decorator
+
+# The instrumented object whose operation is in progress in this thread or
+# task: a cache method that calls another instrumented method of the same
+# object (cachetools' get calls __getitem__) is not counted twice.
+_active: contextvars.ContextVar[int] = contextvars.ContextVar("otel_cache_active", default=0)
+
+_CLASS_METHODS = (
+    ("__getitem__", "item"), ("__setitem__", "set"), ("__delitem__", "delete"),
+    ("get", None), ("set", "set"), ("delete", "delete"), ("pop", "delete"),
+)
+
+
+def _class_method(original: Callable[..., Any], mode: str, series: _Series, miss_value: object):
+    if inspect.iscoroutinefunction(original):
+        @functools.wraps(original)
+        async def amethod(self, key, *args, **kwargs):
+            if _active.get() == id(self):
+                return await original(self, key, *args, **kwargs)
+            token = _active.set(id(self))
+            try:
+                return await _run_async(series, mode, functools.partial(original, self), key, args, kwargs,
+                                        miss_value, _sized_or_none(self))
+            finally:
+                _active.reset(token)
+        return amethod
+
+    @functools.wraps(original)
+    def method(self, key, *args, **kwargs):
+        if _active.get() == id(self):
+            return original(self, key, *args, **kwargs)
+        token = _active.set(id(self))
+        try:
+            return _run_sync(series, mode, functools.partial(original, self), key, args, kwargs, miss_value,
+                             _sized_or_none(self))
+        finally:
+            _active.reset(token)
+    return method
+
+
+def _instrument_class(cls: type, series: _Series, miss_value: object) -> type:
+    is_mapping = issubclass(cls, collections.abc.Mapping)
+    for name, mode in _CLASS_METHODS:
+        original = getattr(cls, name, None)
+        if original is None or not callable(original) or getattr(original, "_otel_wrapped", False):
+            continue
+        if mode is None:
+            mode = "default" if is_mapping else "value"
+        if mode == "default" and inspect.iscoroutinefunction(original):
+            mode = "value"
+        if name == "pop" and is_mapping:
+            continue  # MutableMapping.pop goes through __delitem__ / __getitem__
+        wrapped = _class_method(original, mode, series, miss_value)
+        wrapped._otel_wrapped = True  # type: ignore[attr-defined]
+        setattr(cls, name, wrapped)
+
+    popitem = getattr(cls, "popitem", None)
+    if callable(popitem) and not getattr(popitem, "_otel_wrapped", False):
+        @functools.wraps(popitem)
+        def evicting_popitem(self):
+            item = popitem(self)
+            series.evicted(item[0] if isinstance(item, tuple) and item else _MISSING, _sized_or_none(self))
+            return item
+        evicting_popitem._otel_wrapped = True  # type: ignore[attr-defined]
+        cls.popitem = evicting_popitem  # type: ignore[attr-defined]
+
+    if hasattr(cls, "__len__"):
+        original_init = cls.__init__
+
+        @functools.wraps(original_init)
+        def __init__(self, *args, **kwargs):
+            original_init(self, *args, **kwargs)
+            series.instruments.track_size(series, self)
+
+        cls.__init__ = __init__  # type: ignore[misc]
+    return cls
+
+
+def instrument_cache(
+    obj: Any = None,
+    *,
+    name: str,
+    implementation: str = "default",
+    miss_value: object = None,
+    record_keys: bool | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
+    key_hasher: KeyHasher | None = None,
+) -> Any:
+    """Instrument a cache class (as a decorator) or a cache object (returns a wrapper).
+
+    A miss is a ``KeyError`` from ``cache[key]``, a ``get`` returning ``miss_value``
+    (``None`` by default; mappings are asked with a private sentinel instead), an
+    exception is recorded as ``error`` and re-raised unchanged. Raw keys go on
+    spans only with ``record_keys=True`` (or ``OTEL_EXPORTER_SUPABASE_RECORD_KEYS``);
+    otherwise a keyed hash does.
+    """
+    series = _Series(
+        name,
+        implementation,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        record_keys=record_keys,
+        hasher=key_hasher,
+    )
+
+    def apply(target: Any) -> Any:
+        if inspect.isclass(target):
+            return _instrument_class(target, series, miss_value)
+        return _wrap_instance(target, series, miss_value)
+
+    return apply if obj is None else apply(obj)
+
+
+# ---------------------------------------------------------------- memoizing decorator
+
+
+class _LRU(collections.OrderedDict):
+    """A bounded LRU mapping; evicts through ``popitem`` so evictions are recorded."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__()
+        self.maxsize = maxsize
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        self.move_to_end(key)
+        return value
+
+    def __setitem__(self, key, value):
+        if key in self:
+            self.move_to_end(key)
+        super().__setitem__(key, value)
+        while len(self) > self.maxsize:
+            self.popitem()
+
+    def popitem(self, last: bool = False):
+        return super().popitem(last=last)
+
+
+def _make_key(args: tuple, kwargs: dict) -> Any:
+    if not kwargs:
+        return args[0] if len(args) == 1 and type(args[0]) in (str, int) else args
+    return (args, tuple(sorted(kwargs.items())))
+
+
+def cached(
+    *,
+    name: str,
+    implementation: str = "default",
+    cache: collections.abc.MutableMapping | None = None,
+    maxsize: int = 128,
+    key: Callable[..., Any] | None = None,
+    record_keys: bool | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
+) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Memoize a function (sync or ``async def``) in ``cache``, recording a hit or miss per call.
+
+    ``cache`` defaults to an LRU of ``maxsize`` entries; any mutable mapping
+    (e.g. a ``cachetools`` cache) works. On a miss the result is stored (a ``set``).
+    """
+    store = cache if cache is not None else _LRU(maxsize)
+    instrumented = instrument_cache(
+        store,
+        name=name,
+        implementation=implementation,
+        record_keys=record_keys,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+    )
+    make_key = key or _make_key
+
+    def decorate(fn: Callable[..., T]) -> Callable[..., T]:
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def awrapper(*args, **kwargs):
+                k = make_key(args, kwargs)
+                value = instrumented.get(k, _MISSING)
+                if value is not _MISSING:
+                    return value
+                value = await fn(*args, **kwargs)
+                instrumented[k] = value
+                return value
+            wrapper: Any = awrapper
+        else:
+            @functools.wraps(fn)
+            def wrapper(*args, **kwargs):
+                k = make_key(args, kwargs)
+                value = instrumented.get(k, _MISSING)
+                if value is not _MISSING:
+                    return value
+                value = fn(*args, **kwargs)
+                instrumented[k] = value
+                return value
+        wrapper.cache = instrumented
+        wrapper.cache_clear = store.clear
+        return wrapper
+
+    return decorate

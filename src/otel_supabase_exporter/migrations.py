@@ -1,0 +1,156 @@
+"""Versioned SQL migrations from ``sql/``, applied over a plain connection with a checksum ledger."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from .config import validate_identifier
+
+LEDGER_TABLE = "schema_migrations"
+_FILE = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
+
+
+class MigrationError(RuntimeError):
+    """Migrations cannot be applied as they are (e.g. an applied file was edited)."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    body: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.body.encode("utf-8")).hexdigest()
+
+    @property
+    def filename(self) -> str:
+        return f"{self.version}_{self.name}.sql"
+
+    def render(self, schema: str) -> str:
+        """The file as it runs against ``schema``: search_path set, then the body."""
+        validate_identifier(schema, "schema name")
+        return (
+            f"-- otel-supabase-exporter migration {self.filename} for schema {schema}\n"
+            f'CREATE SCHEMA IF NOT EXISTS "{schema}";\n'
+            f'SET LOCAL search_path TO "{schema}", pg_temp;\n\n{self.body}'
+        )
+
+
+def _sql_dir() -> Path:
+    packaged = resources.files("otel_supabase_exporter") / "sql"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    # Source checkout / editable install: sql/ sits at the repository root.
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+def load_migrations(directory: Path | None = None) -> list[Migration]:
+    """All migration files, ordered by version."""
+    directory = directory or _sql_dir()
+    found: list[Migration] = []
+    for path in sorted(directory.iterdir()):
+        match = _FILE.match(path.name)
+        if match:
+            found.append(Migration(match.group(1), match.group(2), path.read_text(encoding="utf-8")))
+    if not found:
+        raise MigrationError(f"no migration files found in {directory}")
+    return found
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    applied: list[str]
+    pending: list[Migration]
+    edited: list[str]
+    unknown: list[str]
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.pending and not self.edited
+
+
+def _ledger(conn: psycopg.Connection, schema: str) -> dict[str, str] | None:
+    exists = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL",
+        (sql.Identifier(schema, LEDGER_TABLE).as_string(conn),),
+    ).fetchone()[0]
+    if not exists:
+        return None
+    rows = conn.execute(
+        sql.SQL("SELECT version, checksum FROM {} ORDER BY version").format(
+            sql.Identifier(schema, LEDGER_TABLE)
+        )
+    ).fetchall()
+    return {version: checksum for version, checksum in rows}
+
+
+def status(conn: psycopg.Connection, schema: str, migrations: list[Migration] | None = None) -> MigrationStatus:
+    """Compare the ledger in the database with the migration files."""
+    validate_identifier(schema, "schema name")
+    migrations = migrations if migrations is not None else load_migrations()
+    ledger = _ledger(conn, schema) or {}
+    known = {m.version for m in migrations}
+    return MigrationStatus(
+        applied=sorted(ledger),
+        pending=[m for m in migrations if m.version not in ledger],
+        edited=[m.filename for m in migrations if m.version in ledger and ledger[m.version] != m.checksum],
+        unknown=sorted(v for v in ledger if v not in known),
+    )
+
+
+def migrate(conn: psycopg.Connection, schema: str, migrations: list[Migration] | None = None) -> list[str]:
+    """Apply pending migrations in one transaction; return the files applied.
+
+    Serialised by an advisory lock, so concurrent callers are safe: the later
+    ones wait and then find nothing to do. Refuses if an applied file changed.
+    """
+    validate_identifier(schema, "schema name")
+    migrations = migrations if migrations is not None else load_migrations()
+    applied: list[str] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"otel_supabase_exporter.migrate.{schema}",))
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (version text PRIMARY KEY, name text NOT NULL,"
+                " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            ).format(sql.Identifier(schema, LEDGER_TABLE))
+        )
+        state = status(conn, schema, migrations)
+        if state.edited:
+            raise MigrationError(
+                "migration file(s) changed after being applied to schema "
+                f"{schema!r}: {', '.join(state.edited)}. Applied migrations are immutable: "
+                "restore the original file and add a new numbered migration instead."
+            )
+        conn.execute(sql.SQL("SET LOCAL search_path TO {}, pg_temp").format(sql.Identifier(schema)))
+        for m in state.pending:
+            try:
+                conn.execute(m.body)
+            except psycopg.Error as exc:
+                raise MigrationError(f"migration {m.filename} failed: {exc}") from exc
+            conn.execute(
+                sql.SQL("INSERT INTO {} (version, name, checksum) VALUES (%s, %s, %s)").format(
+                    sql.Identifier(schema, LEDGER_TABLE)
+                ),
+                (m.version, m.name, m.checksum),
+            )
+            applied.append(m.filename)
+        conn.execute("SET LOCAL search_path TO DEFAULT")
+    return applied
+
+
+def pending_sql(conn: psycopg.Connection | None, schema: str) -> str:
+    """The SQL ``migrate`` would run (all files when there is no connection or no ledger)."""
+    migrations = load_migrations()
+    todo = status(conn, schema, migrations).pending if conn is not None else migrations
+    return "\n".join(f"BEGIN;\n{m.render(schema)}\nCOMMIT;\n" for m in todo)

@@ -1,0 +1,294 @@
+"""Writing rows to PostgreSQL: a connection pool, COPY in one transaction per batch, idempotent merges."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import uuid
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Iterator, Sequence
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from . import migrations
+from .config import Settings, mask_dsn, password_of, scrub
+from .embedded import embedded_dsn
+from .mapping import CACHE_METRICS_COLUMNS, EVENT_COLUMNS, MinuteRow
+
+_log = logging.getLogger(__name__)
+
+_MINUTE_STAGE_COLUMNS = (
+    ("minute_window", "timestamptz"), ("cache_name", "text"), ("implementation_type", "text"),
+    ("service_name", "text"), ("hits", "bigint"), ("misses", "bigint"), ("sets", "bigint"),
+    ("deletes", "bigint"), ("evictions", "bigint"), ("errors", "bigint"), ("latency_count", "bigint"),
+    ("latency_sum_ms", "double precision"), ("min_response_time_ms", "double precision"),
+    ("max_response_time_ms", "double precision"), ("cache_size", "bigint"), ("latency_zero_count", "bigint"),
+    ("hist_scale", "integer"), ("hist_offset", "integer"), ("hist_counts", "bigint[]"),
+)
+_ADDED = ("hits", "misses", "sets", "deletes", "evictions", "errors", "latency_count", "latency_sum_ms",
+          "latency_zero_count")
+PARTITION_DAYS_AHEAD = 2
+
+
+class WriteError(RuntimeError):
+    """Writing a batch failed; the message names the cause with secrets removed."""
+
+
+@dataclass
+class WriteResult:
+    written: int = 0
+    duplicates: int = 0
+    rejected: Counter = field(default_factory=Counter)
+
+
+class PostgresWriter:
+    """Writes batches for every exporter of one (DSN, schema); shared through :func:`writer_for`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: ConnectionPool | None = None
+        self._lock = threading.Lock()
+        self._known_days: set[date] = set()
+        self._schema = sql.Identifier(settings.schema)
+
+    def __repr__(self) -> str:
+        return f"PostgresWriter(dsn={mask_dsn(self.settings.dsn)!r}, schema={self.settings.schema!r})"
+
+    # -- connections
+
+    def _open_pool(self) -> ConnectionPool:
+        dsn = self.settings.dsn or embedded_dsn(self.settings.embedded_dir)
+        timeout = self.settings.timeout_s
+        pool = ConnectionPool(
+            dsn,
+            min_size=0,
+            max_size=4,
+            open=False,
+            timeout=timeout,
+            name="otel-supabase-exporter",
+            # autocommit: every transaction is explicit. prepare_threshold=None:
+            # transaction-mode poolers (Supabase :6543, PgBouncer) cannot keep
+            # prepared statements, so none are made.
+            kwargs={"autocommit": True, "prepare_threshold": None, "connect_timeout": max(1, math.ceil(timeout))},
+            reconnect_timeout=timeout,
+        )
+        pool.open(wait=False)
+        if self.settings.should_auto_migrate:
+            with pool.connection(timeout=timeout) as conn:
+                applied = migrations.migrate(conn, self.settings.schema)
+                if applied:
+                    _log.info("applied migrations to schema %s: %s", self.settings.schema, ", ".join(applied))
+        return pool
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled autocommit connection; psycopg errors come out as :class:`WriteError`."""
+        try:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = self._open_pool()
+                pool = self._pool
+            with pool.connection(timeout=self.settings.timeout_s) as conn:
+                yield conn
+        except WriteError:
+            raise
+        except Exception as exc:
+            raise WriteError(self.describe(exc)) from exc
+
+    def describe(self, exc: BaseException) -> str:
+        """A one-line account of an error, with the DSN password removed."""
+        message = f"{type(exc).__name__}: {exc}".strip()
+        hint = ""
+        if isinstance(exc, psycopg.errors.UndefinedTable):
+            hint = " (run `otel-supabase-exporter migrate`, then `doctor`)"
+        elif isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            hint = " (the role lacks a privilege on the monitoring schema; `doctor` shows which)"
+        return scrub(message.splitlines()[0] if message else repr(exc), password_of(self.settings.dsn)) + hint
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close(timeout=self.settings.timeout_s)
+                self._pool = None
+
+    def _timeout(self, conn: psycopg.Connection) -> None:
+        conn.execute("SELECT set_config('statement_timeout', %s, true)",
+                     (str(int(self.settings.timeout_s * 1000)),))
+
+    def _table(self, name: str) -> sql.Composed:
+        return sql.Identifier(self.settings.schema, name)
+
+    # -- partitions
+
+    def _ensure_partitions(self, conn: psycopg.Connection, rows: Sequence[tuple]) -> None:
+        ts_index = CACHE_METRICS_COLUMNS.index("timestamp")
+        days = {r[ts_index].astimezone(timezone.utc).date() for r in rows}
+        if not self._known_days:
+            today = datetime.now(timezone.utc).date()
+            days.update(today + timedelta(days=i) for i in range(PARTITION_DAYS_AHEAD + 1))
+        missing = sorted(days - self._known_days)
+        if not missing:
+            return
+        with conn.transaction():
+            for day in missing:
+                conn.execute(
+                    sql.SQL("SELECT {}(%s, %s)").format(self._table("ensure_cache_metrics_partitions")), (day, day)
+                )
+        self._known_days.update(missing)
+
+    # -- COPY with an idempotent fallback
+
+    def _copy(self, conn: psycopg.Connection, table: sql.Composable, columns: Sequence[str],
+              rows: Sequence[tuple]) -> None:
+        cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+        with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, cols)) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def _store(self, conn: psycopg.Connection, table_name: str, columns: Sequence[str], rows: Sequence[tuple],
+               result: WriteResult) -> None:
+        """Insert rows, keeping the ones already stored (same id) and setting invalid ones aside."""
+        if not rows:
+            return
+        table = self._table(table_name)
+        try:
+            with conn.transaction():  # savepoint: the fast path is a plain COPY
+                self._copy(conn, table, columns, rows)
+            result.written += len(rows)
+            return
+        except psycopg.errors.UniqueViolation:
+            pass  # a retry or replay: some ids are stored already
+        except (psycopg.errors.IntegrityError, psycopg.errors.DataError):
+            self._store_each(conn, table, columns, rows, result)
+            return
+        stage = sql.Identifier(f"_otel_stage_{table_name}")
+        cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+        try:
+            with conn.transaction():
+                conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(stage, table))
+                self._copy(conn, stage, columns, rows)
+                inserted = conn.execute(
+                    sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+                        table, cols, cols, stage)
+                ).rowcount
+                conn.execute(sql.SQL("DROP TABLE {}").format(stage))
+            result.written += inserted
+            result.duplicates += len(rows) - inserted
+        except (psycopg.errors.IntegrityError, psycopg.errors.DataError):
+            self._store_each(conn, table, columns, rows, result)
+
+    def _store_each(self, conn: psycopg.Connection, table: sql.Composable, columns: Sequence[str],
+                    rows: Sequence[tuple], result: WriteResult) -> None:
+        cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+        marks = sql.SQL(", ").join(sql.Placeholder() * len(columns))
+        statement = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(table, cols, marks)
+        for row in rows:
+            try:
+                with conn.transaction():
+                    inserted = conn.execute(statement, row).rowcount
+                result.written += inserted
+                result.duplicates += 1 - inserted
+            except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
+                reason = f"{type(exc).__name__}: {(exc.diag.message_primary or '')[:200]}"
+                result.rejected[reason] += 1
+                _log.warning("row set aside from %s: %s", table.as_string(conn), reason)
+
+    # -- batches
+
+    def write_spans(self, cache_rows: Sequence[tuple], event_rows: Sequence[tuple]) -> WriteResult:
+        """Raw cache rows and events of one span batch, in one transaction."""
+        result = WriteResult()
+        if not cache_rows and not event_rows:
+            return result
+        with self.connection() as conn:
+            if cache_rows:
+                self._ensure_partitions(conn, cache_rows)
+            with conn.transaction():
+                self._timeout(conn)
+                self._store(conn, "cache_metrics", CACHE_METRICS_COLUMNS, cache_rows, result)
+                self._store(conn, "monitoring_events", EVENT_COLUMNS, event_rows, result)
+        return result
+
+    def write_events(self, event_rows: Sequence[tuple]) -> WriteResult:
+        """``monitoring_events`` rows (logs), in one transaction."""
+        return self.write_spans((), event_rows)
+
+    def write_minutes(self, rows: Sequence[MinuteRow], event_rows: Sequence[tuple],
+                      batch_id: uuid.UUID) -> WriteResult:
+        """Merge 1-minute rows into ``cache_metrics_1min``, once per ``batch_id``."""
+        result = WriteResult()
+        if not rows and not event_rows:
+            return result
+        s = self._schema
+        with self.connection() as conn, conn.transaction():
+            self._timeout(conn)
+            fresh = conn.execute(
+                sql.SQL("INSERT INTO {} (batch_id, kind, row_count) VALUES (%s, 'metrics', %s)"
+                        " ON CONFLICT DO NOTHING RETURNING batch_id").format(self._table("export_batches")),
+                (batch_id, len(rows)),
+            ).fetchone()
+            if fresh is None:
+                result.duplicates = len(rows) + len(event_rows)
+                return result
+            if rows:
+                stage = sql.Identifier("_otel_stage_1min")
+                conn.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
+                    stage, sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
+                                              for c, t in _MINUTE_STAGE_COLUMNS)))
+                self._copy(conn, stage, [c for c, _ in _MINUTE_STAGE_COLUMNS], [_minute_tuple(r) for r in rows])
+                target = [c for c, _ in _MINUTE_STAGE_COLUMNS[:16]] + ["latency_histogram"]
+                source = [sql.Identifier(c) for c, _ in _MINUTE_STAGE_COLUMNS[:16]] + [
+                    sql.SQL("CASE WHEN hist_counts IS NULL THEN NULL"
+                            " ELSE ROW(hist_scale, hist_offset, hist_counts)::{}.exp_histogram END").format(s)
+                ]
+                updates = [sql.SQL("{0} = t.{0} + EXCLUDED.{0}").format(sql.Identifier(c)) for c in _ADDED] + [
+                    sql.SQL("min_response_time_ms = LEAST(t.min_response_time_ms, EXCLUDED.min_response_time_ms)"),
+                    sql.SQL("max_response_time_ms = GREATEST(t.max_response_time_ms, EXCLUDED.max_response_time_ms)"),
+                    sql.SQL("cache_size = COALESCE(GREATEST(t.cache_size, EXCLUDED.cache_size), t.cache_size)"),
+                    sql.SQL("latency_histogram = {}.exp_hist_merge(t.latency_histogram, EXCLUDED.latency_histogram)")
+                    .format(s),
+                ]
+                # Sorted keys give every writer the same lock order: no deadlocks between processes.
+                statement = sql.SQL(
+                    "INSERT INTO {} AS t ({}) SELECT {} FROM {}"
+                    " ORDER BY minute_window, cache_name, implementation_type, service_name"
+                    " ON CONFLICT ON CONSTRAINT cache_metrics_1min_series_key DO UPDATE SET {}"
+                ).format(
+                    self._table("cache_metrics_1min"),
+                    sql.SQL(", ").join(map(sql.Identifier, target)),
+                    sql.SQL(", ").join(source),
+                    stage,
+                    sql.SQL(", ").join(updates),
+                )
+                result.written += conn.execute(statement).rowcount
+            self._store(conn, "monitoring_events", EVENT_COLUMNS, event_rows, result)
+        return result
+
+
+def _minute_tuple(r: MinuteRow) -> tuple:
+    h = r.histogram
+    return (
+        r.minute_window, r.cache_name, r.implementation_type, r.service_name, r.hits, r.misses, r.sets,
+        r.deletes, r.evictions, r.errors, r.latency_count, r.latency_sum_ms, r.min_response_time_ms,
+        r.max_response_time_ms, r.cache_size, r.latency_zero_count,
+        h.scale if h else None, h.index_offset if h else None, list(h.counts) if h else None,
+    )
+
+
+_writers: dict[Settings, PostgresWriter] = {}
+_writers_lock = threading.Lock()
+
+
+def writer_for(settings: Settings) -> PostgresWriter:
+    """The process-wide writer of these settings (exporters of one DSN share a pool)."""
+    with _writers_lock:
+        writer = _writers.get(settings)
+        if writer is None:
+            writer = _writers[settings] = PostgresWriter(settings)
+        return writer

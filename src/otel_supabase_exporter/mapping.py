@@ -338,6 +338,14 @@ def minute_of(ns: int) -> datetime:
     return datetime.fromtimestamp((ns // 60_000_000_000) * 60, _UTC)
 
 
+def _window_start(point: Any) -> int:
+    """Start of the collection window of a point. Gauges carry none: their value was read at
+    collection time, one aligned collection (at :00 plus a few ms) after the minute it describes."""
+    if point.start_time_unix_nano:
+        return point.start_time_unix_nano
+    return point.time_unix_nano - 1_000_000_000
+
+
 @dataclass
 class MetricRows:
     minute_rows: list[MinuteRow]
@@ -371,7 +379,7 @@ def map_metrics(metrics_data: Any) -> MetricRows:
         if not name:
             rejected.add("metric point without cache name")
             return None
-        key = (minute_of(point.start_time_unix_nano), name, impl, service)
+        key = (minute_of(_window_start(point)), name, impl, service)
         row = rows.get(key)
         if row is None:
             row = rows[key] = MinuteRow(*key)

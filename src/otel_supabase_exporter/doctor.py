@@ -1,0 +1,115 @@
+"""Checks that the whole path really works: connection, schema, ledger, objects, publication, data arriving."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import psycopg
+from psycopg import sql
+
+from . import migrations
+
+EXPECTED_TABLES = (
+    "cache_metrics", "monitoring_events", "cache_metrics_1min", "cache_metrics_1hour",
+    "cache_baseline_metrics", "cache_auditor_observations", "export_batches", migrations.LEDGER_TABLE,
+)
+EXPECTED_FUNCTIONS = (
+    "calculate_hit_rate", "get_cache_performance_summary", "ensure_cache_metrics_partitions",
+    "exp_hist_merge", "exp_hist_quantiles", "sync_realtime_publication",
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the doctor's report. ``ok`` is None for information that is not a failure."""
+
+    name: str
+    ok: bool | None
+    detail: str
+
+    def line(self) -> str:
+        mark = {True: "ok  ", False: "FAIL", None: "info"}[self.ok]
+        return f"[{mark}] {self.name}: {self.detail}"
+
+
+def run_checks(conn: psycopg.Connection, schema: str, window_minutes: int = 10) -> list[Check]:
+    """Run every check on an open connection; stops at the first check the others depend on."""
+    checks: list[Check] = []
+    version = conn.execute("SHOW server_version").fetchone()[0]
+    major = conn.info.server_version // 10000
+    checks.append(Check("server", major >= 14, f"PostgreSQL {version}" + ("" if major >= 14 else " (need >= 14)")))
+
+    has_schema = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+    if not has_schema:
+        checks.append(Check("schema", False, f"schema {schema!r} does not exist: run `otel-supabase-exporter migrate`"))
+        return checks
+    checks.append(Check("schema", True, f"schema {schema!r} exists"))
+
+    state = migrations.status(conn, schema)
+    if state.edited:
+        checks.append(Check("migrations", False, f"applied file(s) edited since: {', '.join(state.edited)}"))
+    elif state.pending:
+        checks.append(Check("migrations", False, f"{len(state.pending)} pending: "
+                            f"{', '.join(m.filename for m in state.pending)}; run `otel-supabase-exporter migrate`"))
+    else:
+        extra = f" (database also has unknown versions {state.unknown})" if state.unknown else ""
+        checks.append(Check("migrations", True, f"{len(state.applied)} applied, none pending{extra}"))
+
+    missing_tables = [
+        t for t in EXPECTED_TABLES
+        if conn.execute("SELECT to_regclass(%s) IS NULL", (sql.Identifier(schema, t).as_string(conn),)).fetchone()[0]
+    ]
+    checks.append(Check("tables", not missing_tables,
+                        "all present" if not missing_tables
+                        else f"missing {', '.join(f'{schema}.{t}' for t in missing_tables)}; "
+                             "run `otel-supabase-exporter migrate`"))
+    present = {
+        name for (name,) in conn.execute(
+            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = %s", (schema,)).fetchall()
+    }
+    missing_functions = [f for f in EXPECTED_FUNCTIONS if f not in present]
+    checks.append(Check("functions", not missing_functions,
+                        "all present" if not missing_functions
+                        else f"missing {', '.join(missing_functions)}; run `otel-supabase-exporter migrate`"))
+    if missing_tables:
+        return checks
+
+    today = f"cache_metrics_p{datetime.now(timezone.utc):%Y%m%d}"
+    has_partition = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (sql.Identifier(schema, today).as_string(conn),)).fetchone()[0]
+    checks.append(Check("partitions", None if not has_partition else True,
+                        f"{today} exists" if has_partition
+                        else f"{today} not created yet (the exporter creates it on its first write)"))
+
+    publication = conn.execute("SELECT puballtables FROM pg_publication WHERE pubname = 'supabase_realtime'").fetchone()
+    if publication is None:
+        checks.append(Check("realtime", None, "no supabase_realtime publication (plain PostgreSQL): NOTIFY only"))
+    else:
+        published = {t for (t,) in conn.execute(
+            "SELECT tablename FROM pg_publication_tables WHERE pubname = 'supabase_realtime' AND schemaname = %s",
+            (schema,)).fetchall()}
+        wanted = {"cache_metrics_1min", "cache_auditor_observations"}
+        ok = publication[0] or wanted <= published
+        checks.append(Check("realtime", ok, "cache_metrics_1min and cache_auditor_observations published" if ok
+                            else f"not in supabase_realtime: {', '.join(sorted(wanted - published))}; "
+                                 f"run SELECT {schema}.sync_realtime_publication()"))
+
+    window = f"{int(window_minutes)} minutes"
+    raw = conn.execute(
+        sql.SQL("SELECT count(*), max(\"timestamp\") FROM {} WHERE \"timestamp\" > now() - %s::interval").format(
+            sql.Identifier(schema, "cache_metrics")), (window,)).fetchone()
+    checks.append(Check("raw rows", raw[0] > 0,
+                        f"{raw[0]} in the last {window} (latest {raw[1]:%Y-%m-%d %H:%M:%S %Z})" if raw[0]
+                        else f"none in the last {window}: is the exporter configured "
+                             "(OTEL_TRACES_EXPORTER=supabase or configure()) and are spans sampled?"))
+    agg = conn.execute(
+        sql.SQL("SELECT count(*), coalesce(sum(total_operations), 0) FROM {}"
+                " WHERE minute_window > now() - %s::interval").format(
+            sql.Identifier(schema, "cache_metrics_1min")), (window,)).fetchone()
+    checks.append(Check("1-minute rows", agg[0] > 0,
+                        f"{agg[0]} rows, {agg[1]} operations in the last {window}" if agg[0]
+                        else f"none in the last {window}: is the metrics exporter configured "
+                             "(OTEL_METRICS_EXPORTER=supabase or configure())? Rows appear after each minute"))
+    return checks

@@ -579,6 +579,11 @@ class _LRU(collections.OrderedDict):
         self.move_to_end(key)
         return value
 
+    def get(self, key, default=None):
+        if key in self:
+            return self[key]
+        return default
+
     def __setitem__(self, key, value):
         if key in self:
             self.move_to_end(key)

@@ -338,11 +338,27 @@ def minute_of(ns: int) -> datetime:
     return datetime.fromtimestamp((ns // 60_000_000_000) * 60, _UTC)
 
 
-def _window_start(point: Any) -> int:
-    """Start of the collection window of a point. Gauges carry none: their value was read at
-    collection time, one aligned collection (at :00 plus a few ms) after the minute it describes."""
+def _collection_start(metrics_data: Any) -> int | None:
+    """Start of the collection window: the earliest start time of the delta points."""
+    starts = [
+        p.start_time_unix_nano
+        for rm in metrics_data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        for p in getattr(m.data, "data_points", ())
+        if getattr(p, "start_time_unix_nano", None)
+    ]
+    return min(starts) if starts else None
+
+
+def _window_start(point: Any, collection_start: int | None) -> int:
+    """Start of the window a point describes. Gauges carry no start: they take the window of
+    their collection, or, alone, one second before their reading (an aligned collection runs
+    a few ms after the minute it closes)."""
     if point.start_time_unix_nano:
         return point.start_time_unix_nano
+    if collection_start is not None:
+        return collection_start
     return point.time_unix_nano - 1_000_000_000
 
 
@@ -371,6 +387,7 @@ def map_metrics(metrics_data: Any) -> MetricRows:
     rows: dict[tuple, MinuteRow] = {}
     events: list[tuple] = []
     rejected = Rejected()
+    collection_start = _collection_start(metrics_data)
 
     def row_for(point: Any, service: str) -> MinuteRow | None:
         attrs = point.attributes or {}
@@ -379,7 +396,7 @@ def map_metrics(metrics_data: Any) -> MetricRows:
         if not name:
             rejected.add("metric point without cache name")
             return None
-        key = (minute_of(_window_start(point)), name, impl, service)
+        key = (minute_of(_window_start(point, collection_start)), name, impl, service)
         row = rows.get(key)
         if row is None:
             row = rows[key] = MinuteRow(*key)

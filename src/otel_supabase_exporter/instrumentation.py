@@ -490,24 +490,33 @@ def _class_method(original: Callable[..., Any], mode: str, series: _Series, miss
     return method
 
 
+def _unwrapped(cls: type, name: str) -> Any:
+    """The method to instrument: an inherited wrapper (a base class instrumented under another
+    name or implementation) is replaced by the function it wraps; None if ``cls`` itself is done."""
+    method = getattr(cls, name, None)
+    if getattr(method, "_otel_wrapped", False):
+        if name in cls.__dict__:
+            return None
+        method = method.__wrapped__
+    return method
+
+
 def _instrument_class(cls: type, series: _Series, miss_value: object) -> type:
     is_mapping = issubclass(cls, collections.abc.Mapping)
     for name, mode in _CLASS_METHODS:
-        original = getattr(cls, name, None)
-        if original is None or not callable(original) or getattr(original, "_otel_wrapped", False):
+        original = _unwrapped(cls, name)
+        if original is None or not callable(original):
             continue
-        if mode is None:
-            mode = "default" if is_mapping else "value"
-        if mode == "default" and inspect.iscoroutinefunction(original):
-            mode = "value"
         if name == "pop" and is_mapping:
-            continue  # MutableMapping.pop goes through __delitem__ / __getitem__
+            continue  # MutableMapping.pop goes through __getitem__ / __delitem__
+        if mode is None:
+            mode = "default" if is_mapping and not inspect.iscoroutinefunction(original) else "value"
         wrapped = _class_method(original, mode, series, miss_value)
         wrapped._otel_wrapped = True  # type: ignore[attr-defined]
         setattr(cls, name, wrapped)
 
-    popitem = getattr(cls, "popitem", None)
-    if callable(popitem) and not getattr(popitem, "_otel_wrapped", False):
+    popitem = _unwrapped(cls, "popitem")
+    if callable(popitem):
         @functools.wraps(popitem)
         def evicting_popitem(self):
             item = popitem(self)
@@ -516,14 +525,14 @@ def _instrument_class(cls: type, series: _Series, miss_value: object) -> type:
         evicting_popitem._otel_wrapped = True  # type: ignore[attr-defined]
         cls.popitem = evicting_popitem  # type: ignore[attr-defined]
 
-    if hasattr(cls, "__len__"):
-        original_init = cls.__init__
-
+    original_init = _unwrapped(cls, "__init__")
+    if hasattr(cls, "__len__") and original_init is not None:
         @functools.wraps(original_init)
         def __init__(self, *args, **kwargs):
             original_init(self, *args, **kwargs)
             series.instruments.track_size(series, self)
 
+        __init__._otel_wrapped = True  # type: ignore[attr-defined]
         cls.__init__ = __init__  # type: ignore[misc]
     return cls
 

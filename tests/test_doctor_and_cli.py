@@ -1,0 +1,65 @@
+"""`doctor` fails precisely on broken set-ups and passes on a working one; CLI output keeps secrets out."""
+
+from __future__ import annotations
+
+import psycopg
+
+from conftest import providers, sql_rows
+from otel_supabase_exporter import instrument_cache, migrate
+from otel_supabase_exporter.cli import main
+
+
+def test_doctor_fails_on_an_empty_database(pg_dsn, fresh_schema, capsys):
+    assert main(["--dsn", pg_dsn, "--schema", fresh_schema, "doctor"]) == 1
+    out = capsys.readouterr().out
+    assert f"[FAIL] schema: schema '{fresh_schema}' does not exist: run `otel-supabase-exporter migrate`" in out
+
+
+def test_doctor_names_a_missing_table(pg_dsn, schema, capsys):
+    sql_rows_noresult = psycopg.connect(pg_dsn, autocommit=True)
+    with sql_rows_noresult as conn:
+        conn.execute(f'DROP TABLE "{schema}".cache_metrics_1hour')
+    assert main(["--dsn", pg_dsn, "--schema", schema, "doctor"]) == 1
+    out = capsys.readouterr().out
+    assert f"[FAIL] tables: missing {schema}.cache_metrics_1hour; run `otel-supabase-exporter migrate`" in out
+
+
+def test_doctor_fails_without_data_and_passes_after_traffic(pg_dsn, schema, telemetry, capsys):
+    assert main(["--dsn", pg_dsn, "--schema", schema, "doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] raw rows: none in the last 10 minutes" in out
+    assert "[FAIL] 1-minute rows: none" in out
+
+    cache = instrument_cache({}, name="doctor", **providers(telemetry))
+    cache["a"] = 1
+    cache.get("a")
+    telemetry.force_flush()
+    assert main(["--dsn", pg_dsn, "--schema", schema, "doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "[ok  ] raw rows: 2 in the last 10 minutes" in out
+    assert "[ok  ] 1-minute rows: 1 rows, 2 operations" in out
+    assert "all checks passed" in out
+
+
+def test_summary_prints_the_table(pg_dsn, schema, telemetry, capsys):
+    cache = instrument_cache({}, name="summary", implementation="legacy", **providers(telemetry))
+    cache["a"] = 1
+    for _ in range(3):
+        cache.get("a")
+    cache.get("b")
+    telemetry.force_flush()
+    assert main(["--dsn", pg_dsn, "--schema", schema, "summary", "--window", "30m"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    row = [line for line in lines if line.startswith("summary")][0].split()
+    assert row[:8] == ["summary", "legacy", "5", "3", "1", "1", "0", "0"]
+    assert row[8] == "75.0"
+
+
+def test_connection_errors_never_show_the_password(capsys):
+    secret = "s3cr3t-Pa55word"
+    dsn = f"postgresql://monitor:{secret}@127.0.0.1:1/postgres?connect_timeout=2"
+    assert main(["--dsn", dsn, "doctor"]) == 1
+    assert main(["--dsn", dsn, "summary"]) == 2
+    captured = capsys.readouterr()
+    assert secret not in captured.out + captured.err
+    assert "127.0.0.1" in captured.out and "****" in captured.out

@@ -193,3 +193,21 @@ def test_replayed_batches_are_not_counted_twice(pg_dsn, schema, telemetry):
     assert agg == (50, 50)
     assert sql_rows(pg_dsn, f'SELECT count(*) FROM "{schema}".cache_metrics WHERE cache_name = %s',
                     ("replay",))[0][0] == 100
+
+
+def test_log_records_and_other_spans_land_in_monitoring_events(pg_dsn, schema, telemetry):
+    import logging
+
+    from opentelemetry.sdk._logs import LoggingHandler
+
+    logger = logging.getLogger("e2e-logs")
+    logger.propagate = False
+    logger.addHandler(LoggingHandler(logger_provider=telemetry.logger_provider))
+    logger.warning("disk %s is full", "/var")
+    with telemetry.tracer_provider.get_tracer("app").start_as_current_span("handle-request", attributes={"n": 1}):
+        pass
+    telemetry.force_flush()
+    rows = sql_rows(pg_dsn, f'SELECT event_type, source, data FROM "{schema}".monitoring_events ORDER BY event_type')
+    assert [(r[0], r[1]) for r in rows] == [("log", "tests"), ("span", "tests")]
+    assert rows[0][2]["body"] == "disk /var is full" and rows[0][2]["severity"] == "WARN"
+    assert rows[1][2]["name"] == "handle-request" and rows[1][2]["attributes"] == {"n": 1}

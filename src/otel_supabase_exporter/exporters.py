@@ -10,7 +10,7 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics import (
@@ -99,16 +99,21 @@ class _PostgresExporterBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dsn={mask_dsn(self.settings.dsn)!r}, schema={self.settings.schema!r})"
 
-    def _failed(self, what: str, exc: Exception, count: int, rejected: Rejected) -> None:
-        self.stats.record(count, None, rejected, failed=count)
-        message = exc.args[0] if isinstance(exc, WriteError) else self._writer.describe(exc)
-        _log.warning("%s: could not write %d %s to %s: %s", type(self).__name__, count, what,
-                     mask_dsn(self.settings.dsn), message)
-
-    def _warn_rejected(self, rejected: Rejected, result: WriteResult | None) -> None:
+    def _write(self, what: str, count: int, rejected: Rejected, write: Callable[[], WriteResult]) -> bool:
+        """Run one batch write; count and log the outcome. Never raises."""
+        try:
+            result = write()
+        except Exception as exc:
+            self.stats.record(count, None, rejected, failed=count)
+            message = exc.args[0] if isinstance(exc, WriteError) else self._writer.describe(exc)
+            _log.warning("%s: could not write %d %s to %s: %s", type(self).__name__, count, what,
+                         mask_dsn(self.settings.dsn), message)
+            return False
+        self.stats.record(count, result, rejected)
         if rejected.total:
             _log.warning("%s: %d item(s) not stored: %s", type(self).__name__, rejected.total,
                          dict(rejected.reasons))
+        return True
 
 
 class SupabaseSpanExporter(_PostgresExporterBase, SpanExporter):
@@ -118,14 +123,9 @@ class SupabaseSpanExporter(_PostgresExporterBase, SpanExporter):
         if self._shutdown:
             return SpanExportResult.FAILURE
         rows = map_spans(spans)
-        try:
-            result = self._writer.write_spans(rows.cache_rows, rows.event_rows)
-        except Exception as exc:
-            self._failed("spans", exc, len(spans), rows.rejected)
-            return SpanExportResult.FAILURE
-        self.stats.record(len(spans), result, rows.rejected)
-        self._warn_rejected(rows.rejected, result)
-        return SpanExportResult.SUCCESS
+        ok = self._write("spans", len(spans), rows.rejected,
+                         lambda: self._writer.write_spans(rows.cache_rows, rows.event_rows))
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
         self._shutdown = True
@@ -141,14 +141,8 @@ class SupabaseLogExporter(_PostgresExporterBase, LogRecordExporter):
         if self._shutdown:
             return LogRecordExportResult.FAILURE
         rows, rejected = log_rows(batch)
-        try:
-            result = self._writer.write_events(rows)
-        except Exception as exc:
-            self._failed("log records", exc, len(batch), rejected)
-            return LogRecordExportResult.FAILURE
-        self.stats.record(len(batch), result, rejected)
-        self._warn_rejected(rejected, result)
-        return LogRecordExportResult.SUCCESS
+        ok = self._write("log records", len(batch), rejected, lambda: self._writer.write_events(rows))
+        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
     def shutdown(self) -> None:
         self._shutdown = True
@@ -187,14 +181,9 @@ class SupabaseMetricExporter(_PostgresExporterBase, MetricExporter):
         count = len(rows.minute_rows) + len(rows.event_rows)
         if not count:
             return MetricExportResult.SUCCESS
-        try:
-            result = self._writer.write_minutes(rows.minute_rows, rows.event_rows, uuid.uuid4())
-        except Exception as exc:
-            self._failed("metric rows", exc, count, rows.rejected)
-            return MetricExportResult.FAILURE
-        self.stats.record(count, result, rows.rejected)
-        self._warn_rejected(rows.rejected, result)
-        return MetricExportResult.SUCCESS
+        ok = self._write("metric rows", count, rows.rejected,
+                         lambda: self._writer.write_minutes(rows.minute_rows, rows.event_rows, uuid.uuid4()))
+        return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return True

@@ -259,6 +259,21 @@ def _classify_exception(mode: str, exc: BaseException) -> str:
     return sc.ERROR
 
 
+def _finish_ok(series, mode, op, result, duration, started, key, args, kwargs, miss_value, sized) -> bool:
+    """Record a call that returned; True if it was a hit (for get) or succeeded."""
+    if mode in ("default", "value"):
+        hit = result is not (_MISSING if mode == "default" else miss_value)
+        series.finish(op, sc.HIT if hit else sc.MISS, duration, started, key, item=result, sized=sized)
+        return hit
+    if mode == "set":
+        item = args[0] if args else kwargs.get("value", _MISSING)
+        series.finish(op, sc.OK, duration, started, key, item=item, sized=sized)
+    else:
+        series.finish(op, sc.HIT if mode == "item" else sc.OK, duration, started, key,
+                      item=result if mode == "item" else _MISSING, sized=sized)
+    return True
+
+
 def _run_sync(series, mode, call, key, args, kwargs, miss_value, sized):
     op = _OPS[mode]
     started = series.start(op)
@@ -272,20 +287,8 @@ def _run_sync(series, mode, call, key, args, kwargs, miss_value, sized):
     except Exception as exc:
         series.finish(op, _classify_exception(mode, exc), _perf_ns() - t0, started, key, exc, sized=sized)
         raise
-    duration = _perf_ns() - t0
-    if mode == "default":
-        hit = result is not _MISSING
-        series.finish(op, sc.HIT if hit else sc.MISS, duration, started, key, item=result, sized=sized)
-        return result if hit else default
-    if mode == "value":
-        hit = result is not miss_value
-        series.finish(op, sc.HIT if hit else sc.MISS, duration, started, key, item=result, sized=sized)
-    elif mode == "set":
-        series.finish(op, sc.OK, duration, started, key, item=args[0] if args else kwargs.get("value", _MISSING),
-                      sized=sized)
-    else:
-        series.finish(op, sc.HIT if mode == "item" else sc.OK, duration, started, key, item=result, sized=sized)
-    return result
+    hit = _finish_ok(series, mode, op, result, _perf_ns() - t0, started, key, args, kwargs, miss_value, sized)
+    return default if mode == "default" and not hit else result
 
 
 async def _run_async(series, mode, call, key, args, kwargs, miss_value, sized):
@@ -297,15 +300,7 @@ async def _run_async(series, mode, call, key, args, kwargs, miss_value, sized):
     except Exception as exc:
         series.finish(op, _classify_exception(mode, exc), _perf_ns() - t0, started, key, exc, sized=sized)
         raise
-    duration = _perf_ns() - t0
-    if mode == "value":
-        hit = result is not miss_value
-        series.finish(op, sc.HIT if hit else sc.MISS, duration, started, key, item=result, sized=sized)
-    elif mode == "set":
-        series.finish(op, sc.OK, duration, started, key, item=args[0] if args else kwargs.get("value", _MISSING),
-                      sized=sized)
-    else:
-        series.finish(op, sc.OK, duration, started, key, sized=sized)
+    _finish_ok(series, mode, op, result, _perf_ns() - t0, started, key, args, kwargs, miss_value, sized)
     return result
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 from datetime import timedelta
@@ -13,19 +12,13 @@ from typing import Sequence
 import psycopg
 
 from . import doctor, migrations
-from .config import ENV_DSN, ConfigurationError, Settings, mask_dsn, password_of, scrub
-from .embedded import embedded_dsn
+from .config import ENV_DSN, ConfigurationError, Settings, error_line, mask_dsn
+from .embedded import connect
 from .report import format_table, performance_summary
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(dsn=args.dsn, schema=args.schema)
-
-
-def _connect(settings: Settings) -> psycopg.Connection:
-    dsn = settings.dsn or embedded_dsn(settings.embedded_dir)
-    return psycopg.connect(dsn, autocommit=True, prepare_threshold=None,
-                           connect_timeout=max(1, math.ceil(settings.timeout_s)))
 
 
 def _parse_window(text: str) -> timedelta:
@@ -43,14 +36,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.dry_run:
         try:
-            conn = _connect(settings)
+            conn = connect(settings)
         except psycopg.OperationalError:
             conn = None
         print(migrations.pending_sql(conn, settings.schema) or "-- nothing to apply")
         if conn is not None:
             conn.close()
         return 0
-    with _connect(settings) as conn:
+    with connect(settings) as conn:
         applied = migrations.migrate(conn, settings.schema)
     if applied:
         print(f"applied {len(applied)} migration(s) to schema {settings.schema!r}: {', '.join(applied)}")
@@ -63,9 +56,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"[info] target: {mask_dsn(settings.dsn)} schema {settings.schema!r}")
     try:
-        conn = _connect(settings)
+        conn = connect(settings)
     except psycopg.OperationalError as exc:
-        print(f"[FAIL] connection: {scrub(str(exc).strip().splitlines()[0], password_of(settings.dsn))}")
+        print(f"[FAIL] connection: {error_line(exc, settings.dsn)}")
         return 1
     with conn:
         checks = doctor.run_checks(conn, settings.schema, window_minutes=args.window_minutes)
@@ -85,7 +78,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    with _connect(settings) as conn:
+    with connect(settings) as conn:
         rows = performance_summary(conn, settings.schema, args.implementation, args.window)
     if not rows:
         print(f"no 1-minute rows in the last {args.window}; run `otel-supabase-exporter doctor`")
@@ -134,8 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except psycopg.Error as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"error: {scrub(message, password_of(args.dsn or os.environ.get(ENV_DSN)))}", file=sys.stderr)
+        print(f"error: {error_line(exc, args.dsn or os.environ.get(ENV_DSN))}", file=sys.stderr)
         return 2
 
 

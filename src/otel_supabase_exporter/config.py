@@ -58,6 +58,12 @@ def scrub(text: str, *secrets: str | None) -> str:
     return text
 
 
+def error_line(exc: BaseException, dsn: str | None) -> str:
+    """The first line of an error's message (or its type), with the DSN's password removed."""
+    message = str(exc).strip()
+    return scrub(message.splitlines()[0] if message else type(exc).__name__, password_of(dsn))
+
+
 def password_of(dsn: str | None) -> str | None:
     """The password inside a DSN, if any (used only to scrub it from messages)."""
     if not dsn:

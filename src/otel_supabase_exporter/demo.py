@@ -10,13 +10,12 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable
 
-import psycopg
 from psycopg import sql
 
 from . import migrations
 from .config import Settings
 from .configuration import configure
-from .embedded import embedded_dsn
+from .embedded import connect, resolve_dsn
 from .instrumentation import instrument_cache
 from .report import format_table, performance_summary
 
@@ -104,8 +103,8 @@ def _workload(cache: Any, stop: threading.Event, counter: list[int], seed: int) 
 def run_demo(settings: Settings, seconds: float = 20.0, service_name: str = "otel-supabase-demo",
              out: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Run the workload for ``seconds``, export it, and return the summary read back from the database."""
-    dsn = settings.dsn or embedded_dsn(settings.embedded_dir)
-    with psycopg.connect(dsn, autocommit=True, prepare_threshold=None) as conn:
+    dsn = resolve_dsn(settings)
+    with connect(settings) as conn:
         applied = migrations.migrate(conn, settings.schema)
     if applied:
         out(f"applied migrations: {', '.join(applied)}")
@@ -134,7 +133,7 @@ def run_demo(settings: Settings, seconds: float = 20.0, service_name: str = "ote
     out("flushing spans and metrics to PostgreSQL...")
     telemetry.shutdown()
 
-    with psycopg.connect(dsn, autocommit=True, prepare_threshold=None) as conn:
+    with connect(settings) as conn:
         rows = performance_summary(conn, settings.schema)
         raw = conn.execute(
             sql.SQL("SELECT count(*) FROM {} WHERE service_name = %s AND \"timestamp\" >= now() - %s::interval")

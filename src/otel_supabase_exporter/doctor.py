@@ -56,10 +56,7 @@ def run_checks(conn: psycopg.Connection, schema: str, window_minutes: int = 10) 
         extra = f" (database also has unknown versions {state.unknown})" if state.unknown else ""
         checks.append(Check("migrations", True, f"{len(state.applied)} applied, none pending{extra}"))
 
-    missing_tables = [
-        t for t in EXPECTED_TABLES
-        if conn.execute("SELECT to_regclass(%s) IS NULL", (sql.Identifier(schema, t).as_string(conn),)).fetchone()[0]
-    ]
+    missing_tables = [t for t in EXPECTED_TABLES if not migrations.relation_exists(conn, schema, t)]
     checks.append(Check("tables", not missing_tables,
                         "all present" if not missing_tables
                         else f"missing {', '.join(f'{schema}.{t}' for t in missing_tables)}; "
@@ -77,8 +74,7 @@ def run_checks(conn: psycopg.Connection, schema: str, window_minutes: int = 10) 
         return checks
 
     today = f"cache_metrics_p{datetime.now(timezone.utc):%Y%m%d}"
-    has_partition = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (sql.Identifier(schema, today).as_string(conn),)).fetchone()[0]
+    has_partition = migrations.relation_exists(conn, schema, today)
     checks.append(Check("partitions", None if not has_partition else True,
                         f"{today} exists" if has_partition
                         else f"{today} not created yet (the exporter creates it on its first write)"))

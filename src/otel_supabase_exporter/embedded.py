@@ -3,17 +3,40 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import platformdirs
+import psycopg
 
-from .config import ConfigurationError
+from .config import ConfigurationError, Settings
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _servers: dict[Path, object] = {}
+
+
+def resolve_dsn(settings: Settings) -> str:
+    """The configured DSN, or the embedded server's when none is configured."""
+    return settings.dsn or embedded_dsn(settings.embedded_dir)
+
+
+def connection_kwargs(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of every connection the package opens.
+
+    autocommit: every transaction is explicit. prepare_threshold=None: transaction-mode
+    poolers (Supabase :6543, PgBouncer) cannot keep prepared statements, so none are made.
+    """
+    return {"autocommit": True, "prepare_threshold": None,
+            "connect_timeout": max(1, math.ceil(settings.timeout_s))}
+
+
+def connect(settings: Settings) -> psycopg.Connection:
+    """A connection to the configured server (the embedded one when no DSN is set)."""
+    return psycopg.connect(resolve_dsn(settings), **connection_kwargs(settings))
 
 
 def default_data_dir() -> Path:

@@ -458,7 +458,7 @@ _CLASS_METHODS = (
 )
 
 
-def _class_method(original: Callable[..., Any], mode: str, series: _Series, miss_value: object):
+def _class_method(original: Callable[..., Any], mode: str, series: _Series, miss_value: object, sized: bool):
     if inspect.iscoroutinefunction(original):
         @functools.wraps(original)
         async def amethod(self, key, *args, **kwargs):
@@ -467,7 +467,7 @@ def _class_method(original: Callable[..., Any], mode: str, series: _Series, miss
             token = _active.set(id(self))
             try:
                 return await _run_async(series, mode, functools.partial(original, self), key, args, kwargs,
-                                        miss_value, _sized_or_none(self))
+                                        miss_value, self if sized else None)
             finally:
                 _active.reset(token)
         return amethod
@@ -479,7 +479,7 @@ def _class_method(original: Callable[..., Any], mode: str, series: _Series, miss
         token = _active.set(id(self))
         try:
             return _run_sync(series, mode, functools.partial(original, self), key, args, kwargs, miss_value,
-                             _sized_or_none(self))
+                             self if sized else None)
         finally:
             _active.reset(token)
     return method
@@ -498,6 +498,7 @@ def _unwrapped(cls: type, name: str) -> Any:
 
 def _instrument_class(cls: type, series: _Series, miss_value: object) -> type:
     is_mapping = issubclass(cls, collections.abc.Mapping)
+    sized = hasattr(cls, "__len__")
     for name, mode in _CLASS_METHODS:
         original = _unwrapped(cls, name)
         if original is None or not callable(original):
@@ -506,7 +507,7 @@ def _instrument_class(cls: type, series: _Series, miss_value: object) -> type:
             continue  # MutableMapping.pop goes through __getitem__ / __delitem__
         if mode is None:
             mode = "default" if is_mapping and not inspect.iscoroutinefunction(original) else "value"
-        wrapped = _class_method(original, mode, series, miss_value)
+        wrapped = _class_method(original, mode, series, miss_value, sized)
         wrapped._otel_wrapped = True  # type: ignore[attr-defined]
         setattr(cls, name, wrapped)
 
@@ -515,13 +516,13 @@ def _instrument_class(cls: type, series: _Series, miss_value: object) -> type:
         @functools.wraps(popitem)
         def evicting_popitem(self):
             item = popitem(self)
-            series.evicted(item[0] if isinstance(item, tuple) and item else _MISSING, _sized_or_none(self))
+            series.evicted(item[0] if isinstance(item, tuple) and item else _MISSING, self if sized else None)
             return item
         evicting_popitem._otel_wrapped = True  # type: ignore[attr-defined]
         cls.popitem = evicting_popitem  # type: ignore[attr-defined]
 
     original_init = _unwrapped(cls, "__init__")
-    if hasattr(cls, "__len__") and original_init is not None:
+    if sized and original_init is not None:
         @functools.wraps(original_init)
         def __init__(self, *args, **kwargs):
             original_init(self, *args, **kwargs)

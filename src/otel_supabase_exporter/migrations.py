@@ -78,12 +78,15 @@ class MigrationStatus:
         return not self.pending and not self.edited
 
 
-def _ledger(conn: psycopg.Connection, schema: str) -> dict[str, str] | None:
-    exists = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL",
-        (sql.Identifier(schema, LEDGER_TABLE).as_string(conn),),
+def relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
+    """Whether ``schema.name`` is a table (or other relation) the connection can see."""
+    return conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (sql.Identifier(schema, name).as_string(conn),)
     ).fetchone()[0]
-    if not exists:
+
+
+def _ledger(conn: psycopg.Connection, schema: str) -> dict[str, str] | None:
+    if not relation_exists(conn, schema, LEDGER_TABLE):
         return None
     rows = conn.execute(
         sql.SQL("SELECT version, checksum FROM {} ORDER BY version").format(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import uuid
 from collections import Counter
@@ -17,8 +16,8 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from . import migrations
-from .config import Settings, mask_dsn, password_of, scrub
-from .embedded import embedded_dsn
+from .config import Settings, error_line, mask_dsn
+from .embedded import connection_kwargs, resolve_dsn
 from .mapping import CACHE_METRICS_COLUMNS, EVENT_COLUMNS, MinuteRow
 
 _log = logging.getLogger(__name__)
@@ -63,19 +62,15 @@ class PostgresWriter:
     # -- connections
 
     def _open_pool(self) -> ConnectionPool:
-        dsn = self.settings.dsn or embedded_dsn(self.settings.embedded_dir)
         timeout = self.settings.timeout_s
         pool = ConnectionPool(
-            dsn,
+            resolve_dsn(self.settings),
             min_size=0,
             max_size=4,
             open=False,
             timeout=timeout,
             name="otel-supabase-exporter",
-            # autocommit: every transaction is explicit. prepare_threshold=None:
-            # transaction-mode poolers (Supabase :6543, PgBouncer) cannot keep
-            # prepared statements, so none are made.
-            kwargs={"autocommit": True, "prepare_threshold": None, "connect_timeout": max(1, math.ceil(timeout))},
+            kwargs=connection_kwargs(self.settings),
             reconnect_timeout=timeout,
         )
         pool.open(wait=False)
@@ -103,13 +98,12 @@ class PostgresWriter:
 
     def describe(self, exc: BaseException) -> str:
         """A one-line account of an error, with the DSN password removed."""
-        message = f"{type(exc).__name__}: {exc}".strip()
         hint = ""
         if isinstance(exc, psycopg.errors.UndefinedTable):
             hint = " (run `otel-supabase-exporter migrate`, then `doctor`)"
         elif isinstance(exc, psycopg.errors.InsufficientPrivilege):
             hint = " (the role lacks a privilege on the monitoring schema; `doctor` shows which)"
-        return scrub(message.splitlines()[0] if message else repr(exc), password_of(self.settings.dsn)) + hint
+        return f"{type(exc).__name__}: {error_line(exc, self.settings.dsn)}{hint}"
 
     def close(self) -> None:
         with self._lock:

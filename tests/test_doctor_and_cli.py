@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from conftest import providers, sql_rows
-from otel_supabase_exporter import instrument_cache, migrate
+from conftest import providers
+from otel_supabase_exporter import instrument_cache
 from otel_supabase_exporter.cli import main
 
 
@@ -16,8 +16,7 @@ def test_doctor_fails_on_an_empty_database(pg_dsn, fresh_schema, capsys):
 
 
 def test_doctor_names_a_missing_table(pg_dsn, schema, capsys):
-    sql_rows_noresult = psycopg.connect(pg_dsn, autocommit=True)
-    with sql_rows_noresult as conn:
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(f'DROP TABLE "{schema}".cache_metrics_1hour')
     assert main(["--dsn", pg_dsn, "--schema", schema, "doctor"]) == 1
     out = capsys.readouterr().out

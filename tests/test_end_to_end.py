@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, providers, run_python, sql_rows, wait_for_minute_room
+from conftest import ROOT, providers, sql_rows, wait_for_minute_room
 from otel_supabase_exporter import cached, instrument_cache
 from otel_supabase_exporter.writer import writer_for
 from otel_supabase_exporter.mapping import map_spans

@@ -105,7 +105,8 @@ def test_broken_telemetry_never_reaches_the_caller(caplog):
     def boom(*args, **kwargs):
         raise RuntimeError("exporter exploded")
 
-    series.add = boom
+    series.record = boom
     cache["a"] = 1
     assert cache["a"] == 1
+    assert cache.get("b", "fallback") == "fallback"
     assert "cache telemetry failed" in caplog.text

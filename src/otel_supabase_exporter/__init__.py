@@ -17,9 +17,10 @@ from .exporters import SupabaseLogExporter, SupabaseMetricExporter, SupabaseSpan
 from .instrumentation import InstrumentedCache, InstrumentedMapping, cached, instrument_cache
 from .migrations import MigrationError, migrate
 from .reader import MinuteAlignedMetricReader, SupabaseMetricReader, cache_views
+from .semconv import VERSION
 from .writer import WriteError
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "configure",

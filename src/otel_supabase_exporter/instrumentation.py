@@ -18,8 +18,9 @@ Usage::
     def price(sku): ...
 
 Each operation adds 1 to ``cache.operations`` and records its duration in
-``cache.operation.duration``; if a span is sampled, a ``cache.<operation>`` span
-carries the key hash and sizes. Telemetry failures are logged, never raised.
+``cache.operation.duration`` through pre-aggregated per-series counters (see
+``producer``); if a span is sampled, a ``cache.<operation>`` span carries the
+key hash and sizes. Telemetry failures are logged, never raised.
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ from opentelemetry.trace import Status, StatusCode
 
 from . import semconv as sc
 from .keys import KeyHasher, default_hasher
+from .producer import SLOT, SLOTS, producer_for
 
 __all__ = ["instrument_cache", "cached", "InstrumentedCache", "InstrumentedMapping"]
 
 _log = logging.getLogger(__name__)
 _MISSING = object()
-_VERSION = "0.1.0"
 _perf_ns = time.perf_counter_ns
 _time_ns = time.time_ns
 _MAX_ERROR_MESSAGE = 1024
@@ -60,24 +61,18 @@ def _env_record_keys() -> bool:
     return os.environ.get("OTEL_EXPORTER_SUPABASE_RECORD_KEYS", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-class _Instruments:
-    """The instruments of one meter provider and the caches whose size it observes."""
+class _Sizes:
+    """The ``cache.size`` gauge of one meter provider and the caches whose size it observes."""
 
     def __init__(self, meter_provider: metrics.MeterProvider) -> None:
-        meter = meter_provider.get_meter(sc.SCOPE, _VERSION)
-        self.operations = meter.create_counter(
-            sc.METRIC_OPERATIONS, unit="{operation}", description="Cache operations by operation and result."
-        )
-        self.duration = meter.create_histogram(
-            sc.METRIC_DURATION, unit="s", description="Duration of cache operations."
-        )
+        meter = meter_provider.get_meter(sc.SCOPE, sc.VERSION)
         self._sized: dict[tuple[str, str], tuple[dict[str, str], dict[int, weakref.ref]]] = {}
         self._lock = threading.Lock()
         meter.create_observable_gauge(
             sc.METRIC_SIZE, callbacks=[self._observe_sizes], unit="{entry}", description="Entries in the cache."
         )
 
-    def track_size(self, series: "_Series", obj: object) -> None:
+    def track(self, series: "_Series", obj: object) -> None:
         try:
             ref = weakref.ref(obj)
         except TypeError:  # not weak-referenceable: its size stays unknown
@@ -109,17 +104,17 @@ class _Instruments:
         return observations
 
 
-_instruments_lock = threading.Lock()
-_instruments_by_provider: dict[int, tuple[object, _Instruments]] = {}
+_sizes_lock = threading.Lock()
+_sizes_by_provider: dict[int, tuple[object, _Sizes]] = {}
 
 
-def _instruments_for(meter_provider: metrics.MeterProvider | None) -> _Instruments:
+def _sizes_for(meter_provider: metrics.MeterProvider | None) -> _Sizes:
     provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
-    with _instruments_lock:
-        found = _instruments_by_provider.get(id(provider))
+    with _sizes_lock:
+        found = _sizes_by_provider.get(id(provider))
         if found is None or found[0] is not provider:
-            found = (provider, _Instruments(provider))
-            _instruments_by_provider[id(provider)] = found
+            found = (provider, _Sizes(provider))
+            _sizes_by_provider[id(provider)] = found
         return found[1]
 
 
@@ -139,11 +134,26 @@ def _item_size(value: object) -> int | None:
     return None
 
 
+_UNRESOLVED = object()
+_GET_HIT, _GET_MISS, _GET_ERROR = SLOT[(sc.GET, sc.HIT)], SLOT[(sc.GET, sc.MISS)], SLOT[(sc.GET, sc.ERROR)]
+_SET_OK, _SET_ERROR = SLOT[(sc.SET, sc.OK)], SLOT[(sc.SET, sc.ERROR)]
+_DEL_OK, _DEL_MISS, _DEL_ERROR = SLOT[(sc.DELETE, sc.OK)], SLOT[(sc.DELETE, sc.MISS)], SLOT[(sc.DELETE, sc.ERROR)]
+_EVICT = SLOT[(sc.EVICT, sc.OK)]
+_SPAN_NAMES = tuple(sc.SPAN_PREFIX + op for op, _ in SLOTS)
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    return raw in ("1", "true", "yes", "on")
+
+
 class _Series:
-    """Pre-computed telemetry state of one (cache name, implementation)."""
+    """Telemetry state of one instrumented (cache name, implementation): its accumulator and span settings."""
 
     __slots__ = (
-        "name", "implementation", "base_attrs", "attrs", "instruments", "add", "record", "tracer",
+        "name", "implementation", "base_attrs", "attrs", "sizes", "record", "count", "_tracer",
         "record_keys", "hasher",
     )
 
@@ -156,6 +166,7 @@ class _Series:
         meter_provider: metrics.MeterProvider | None,
         record_keys: bool | None,
         hasher: KeyHasher | None,
+        spans: bool | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ValueError("instrument_cache: name must be a non-empty string")
@@ -164,41 +175,52 @@ class _Series:
         self.name = name
         self.implementation = implementation
         self.base_attrs = {sc.ATTR_NAME: name, sc.ATTR_IMPLEMENTATION: implementation}
-        self.attrs = {
-            (op, res): {**self.base_attrs, sc.ATTR_OPERATION: op, sc.ATTR_RESULT: res}
-            for op, results in (
-                (sc.GET, (sc.HIT, sc.MISS, sc.ERROR)),
-                (sc.SET, (sc.OK, sc.ERROR)),
-                (sc.DELETE, (sc.OK, sc.MISS, sc.ERROR)),
-                (sc.EVICT, (sc.OK,)),
-            )
-            for res in results
-        }
-        self.instruments = _instruments_for(meter_provider)
-        self.add = self.instruments.operations.add
-        self.record = self.instruments.duration.record
-        self.tracer = trace.get_tracer(sc.SCOPE, _VERSION, tracer_provider)
+        self.attrs = tuple(
+            {**self.base_attrs, sc.ATTR_OPERATION: op, sc.ATTR_RESULT: res} for op, res in SLOTS
+        )
+        self.sizes = _sizes_for(meter_provider)
+        accumulator = producer_for(meter_provider).accumulator(name, implementation)
+        self.record = accumulator.record
+        self.count = accumulator.count
+        if not (_env_flag("OTEL_EXPORTER_SUPABASE_SPANS", True) if spans is None else spans):
+            self._tracer = None
+        elif tracer_provider is None:
+            self._tracer = _UNRESOLVED  # the global provider may be set later
+        elif isinstance(tracer_provider, trace.NoOpTracerProvider):
+            self._tracer = None
+        else:
+            self._tracer = tracer_provider.get_tracer(sc.SCOPE, sc.VERSION)
         self.record_keys = _env_record_keys() if record_keys is None else record_keys
         self.hasher = hasher or default_hasher
 
-    def start(self, op: str) -> tuple[Any, Any, int]:
-        """Start the span of an operation; returns (span or None, context token, wall start ns)."""
+    def tracer(self) -> Any:
+        """The tracer spans go to, or None when there is no tracer provider to send them to."""
+        found = self._tracer
+        if found is not _UNRESOLVED:
+            return found
+        provider = trace.get_tracer_provider()
+        if isinstance(provider, trace.ProxyTracerProvider):
+            return None  # no global provider yet: look again next time
+        found = None if isinstance(provider, trace.NoOpTracerProvider) else provider.get_tracer(sc.SCOPE, sc.VERSION)
+        self._tracer = found
+        return found
+
+    def start_span(self, tracer: Any, slot: int) -> tuple[Any, Any, int] | None:
+        """Start the span of an operation if it is sampled: (span, context token, wall start ns)."""
         try:
             start = _time_ns()
-            span = self.tracer.start_span(sc.SPAN_PREFIX + op, start_time=start)
+            span = tracer.start_span(_SPAN_NAMES[slot], start_time=start)
             if span.is_recording():
                 return span, otel_context.attach(trace.set_span_in_context(span)), start
-            return span, None, start
         except Exception as exc:
             _telemetry_failed("span start", exc)
-            return None, None, 0
+        return None
 
-    def finish(
+    def end_span(
         self,
-        op: str,
-        res: str,
-        duration_ns: int,
         started: tuple[Any, Any, int],
+        slot: int,
+        duration_ns: int,
         key: object = _MISSING,
         exc: BaseException | None = None,
         item: object = _MISSING,
@@ -206,42 +228,43 @@ class _Series:
     ) -> None:
         span, token, start = started
         try:
-            if token is not None:
-                otel_context.detach(token)
-            attrs = self.attrs[(op, res)]
-            self.add(1, attrs)
-            if op != sc.EVICT:
-                self.record(duration_ns / 1e9, attrs)
-            if span is None:
-                return
-            if span.is_recording():
-                span.set_attributes(attrs)
-                if op == sc.GET:
-                    span.set_attribute(sc.ATTR_HIT, res == sc.HIT)
-                if key is not _MISSING:
-                    span.set_attribute(sc.ATTR_KEY_HASH, self.hasher(key))
-                    if self.record_keys:
-                        span.set_attribute(sc.ATTR_KEY, key if isinstance(key, str) else repr(key))
-                if item is not _MISSING:
-                    size = _item_size(item)
-                    if size is not None:
-                        span.set_attribute(sc.ATTR_ITEM_SIZE, size)
-                if sized is not None:
-                    try:
-                        span.set_attribute(sc.ATTR_SIZE, len(sized))  # type: ignore[arg-type]
-                    except Exception:
-                        pass
-                if exc is not None and res == sc.ERROR:
-                    span.set_attribute(sc.ATTR_ERROR_TYPE, type(exc).__qualname__)
-                    span.set_attribute(sc.ATTR_ERROR_MESSAGE, str(exc)[:_MAX_ERROR_MESSAGE])
-                    span.record_exception(exc)
-                    span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+            otel_context.detach(token)
+            op, res = SLOTS[slot]
+            attrs: dict[str, Any] = dict(self.attrs[slot])
+            if op == sc.GET:
+                attrs[sc.ATTR_HIT] = res == sc.HIT
+            if key is not _MISSING:
+                attrs[sc.ATTR_KEY_HASH] = self.hasher(key)
+                if self.record_keys:
+                    attrs[sc.ATTR_KEY] = key if isinstance(key, str) else repr(key)
+            if item is not _MISSING:
+                size = _item_size(item)
+                if size is not None:
+                    attrs[sc.ATTR_ITEM_SIZE] = size
+            if sized is not None:
+                try:
+                    attrs[sc.ATTR_SIZE] = len(sized)  # type: ignore[arg-type]
+                except Exception:
+                    pass
+            if exc is not None and res == sc.ERROR:
+                attrs[sc.ATTR_ERROR_TYPE] = type(exc).__qualname__
+                attrs[sc.ATTR_ERROR_MESSAGE] = str(exc)[:_MAX_ERROR_MESSAGE]
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+            span.set_attributes(attrs)
             span.end(end_time=start + duration_ns)
         except Exception as telemetry_exc:
-            _telemetry_failed("operation record", telemetry_exc)
+            _telemetry_failed("span end", telemetry_exc)
 
     def evicted(self, key: object, sized: object) -> None:
-        self.finish(sc.EVICT, sc.OK, 0, self.start(sc.EVICT), key=key, sized=sized)
+        try:
+            self.count(_EVICT)
+            tracer = self.tracer()
+            started = self.start_span(tracer, _EVICT) if tracer is not None else None
+            if started is not None:
+                self.end_span(started, _EVICT, 0, key, sized=sized)
+        except Exception as exc:
+            _telemetry_failed("eviction record", exc)
 
 
 # How the outcome of each kind of call is read.
@@ -250,33 +273,60 @@ class _Series:
 #   item:    __getitem__: KeyError is a miss
 #   set:     set / __setitem__
 #   delete:  delete / __delitem__ / pop: KeyError is a miss
-_OPS = {"value": sc.GET, "default": sc.GET, "item": sc.GET, "set": sc.SET, "delete": sc.DELETE}
+_ERROR_SLOT = {"value": _GET_ERROR, "default": _GET_ERROR, "item": _GET_ERROR, "set": _SET_ERROR,
+               "delete": _DEL_ERROR}
+_START_SLOT = {"value": _GET_HIT, "default": _GET_HIT, "item": _GET_HIT, "set": _SET_OK, "delete": _DEL_OK}
 
 
-def _classify_exception(mode: str, exc: BaseException) -> str:
+def _failed(series: _Series, mode: str, exc: BaseException, duration: int, started, key, sized) -> None:
     if isinstance(exc, KeyError) and mode in ("item", "delete"):
-        return sc.MISS
-    return sc.ERROR
-
-
-def _finish_ok(series, mode, op, result, duration, started, key, args, kwargs, miss_value, sized) -> bool:
-    """Record a call that returned; True if it was a hit (for get) or succeeded."""
-    if mode in ("default", "value"):
-        hit = result is not (_MISSING if mode == "default" else miss_value)
-        series.finish(op, sc.HIT if hit else sc.MISS, duration, started, key, item=result, sized=sized)
-        return hit
-    if mode == "set":
-        item = args[0] if args else kwargs.get("value", _MISSING)
-        series.finish(op, sc.OK, duration, started, key, item=item, sized=sized)
+        slot = _GET_MISS if mode == "item" else _DEL_MISS
     else:
-        series.finish(op, sc.HIT if mode == "item" else sc.OK, duration, started, key,
-                      item=result if mode == "item" else _MISSING, sized=sized)
-    return True
+        slot = _ERROR_SLOT[mode]
+    try:
+        series.record(slot, duration)
+    except Exception as telemetry_exc:
+        _telemetry_failed("operation record", telemetry_exc)
+    if started is not None:
+        series.end_span(started, slot, duration, key, exc, sized=sized)
+
+
+def _succeeded(series: _Series, mode: str, result, duration: int, started, key, args, kwargs, miss_value,
+               sized) -> bool:
+    """Record a call that returned; True if it was a hit (for get) or succeeded."""
+    hit = True
+    item = _MISSING
+    if mode == "default":
+        hit = result is not _MISSING
+        slot, item = (_GET_HIT, result) if hit else (_GET_MISS, _MISSING)
+    elif mode == "value":
+        hit = result is not miss_value
+        slot, item = (_GET_HIT, result) if hit else (_GET_MISS, _MISSING)
+    elif mode == "set":
+        slot = _SET_OK
+        item = args[0] if args else kwargs.get("value", _MISSING)
+    elif mode == "item":
+        slot, item = _GET_HIT, result
+    else:
+        slot = _DEL_OK
+    try:
+        series.record(slot, duration)
+    except Exception as telemetry_exc:
+        _telemetry_failed("operation record", telemetry_exc)
+    if started is not None:
+        series.end_span(started, slot, duration, key, item=item, sized=sized)
+    return hit
+
+
+def _started(series: _Series, mode: str):
+    tracer = series._tracer
+    if tracer is _UNRESOLVED:
+        tracer = series.tracer()
+    return None if tracer is None else series.start_span(tracer, _START_SLOT[mode])
 
 
 def _run_sync(series, mode, call, key, args, kwargs, miss_value, sized):
-    op = _OPS[mode]
-    started = series.start(op)
+    started = _started(series, mode)
     t0 = _perf_ns()
     try:
         if mode == "default":
@@ -285,22 +335,21 @@ def _run_sync(series, mode, call, key, args, kwargs, miss_value, sized):
         else:
             result = call(key, *args, **kwargs)
     except Exception as exc:
-        series.finish(op, _classify_exception(mode, exc), _perf_ns() - t0, started, key, exc, sized=sized)
+        _failed(series, mode, exc, _perf_ns() - t0, started, key, sized)
         raise
-    hit = _finish_ok(series, mode, op, result, _perf_ns() - t0, started, key, args, kwargs, miss_value, sized)
+    hit = _succeeded(series, mode, result, _perf_ns() - t0, started, key, args, kwargs, miss_value, sized)
     return default if mode == "default" and not hit else result
 
 
 async def _run_async(series, mode, call, key, args, kwargs, miss_value, sized):
-    op = _OPS[mode]
-    started = series.start(op)
+    started = _started(series, mode)
     t0 = _perf_ns()
     try:
         result = await call(key, *args, **kwargs)
     except Exception as exc:
-        series.finish(op, _classify_exception(mode, exc), _perf_ns() - t0, started, key, exc, sized=sized)
+        _failed(series, mode, exc, _perf_ns() - t0, started, key, sized)
         raise
-    _finish_ok(series, mode, op, result, _perf_ns() - t0, started, key, args, kwargs, miss_value, sized)
+    _succeeded(series, mode, result, _perf_ns() - t0, started, key, args, kwargs, miss_value, sized)
     return result
 
 
@@ -441,7 +490,7 @@ def _wrap_instance(obj: object, series: _Series, miss_value: object) -> _Proxy:
         proxy: _Proxy = InstrumentedMapping(obj, series, miss_value)
     else:
         proxy = _cache_proxy_class(obj)(obj, series, miss_value)
-    series.instruments.track_size(series, proxy)
+    series.sizes.track(series, proxy)
     return proxy
 
 
@@ -526,7 +575,7 @@ def _instrument_class(cls: type, series: _Series, miss_value: object) -> type:
         @functools.wraps(original_init)
         def __init__(self, *args, **kwargs):
             original_init(self, *args, **kwargs)
-            series.instruments.track_size(series, self)
+            series.sizes.track(series, self)
 
         __init__._otel_wrapped = True  # type: ignore[attr-defined]
         cls.__init__ = __init__  # type: ignore[misc]
@@ -543,6 +592,7 @@ def instrument_cache(
     tracer_provider: trace.TracerProvider | None = None,
     meter_provider: metrics.MeterProvider | None = None,
     key_hasher: KeyHasher | None = None,
+    spans: bool | None = None,
 ) -> Any:
     """Instrument a cache class (as a decorator) or a cache object (returns a wrapper).
 
@@ -550,7 +600,9 @@ def instrument_cache(
     (``None`` by default; mappings are asked with a private sentinel instead), an
     exception is recorded as ``error`` and re-raised unchanged. Raw keys go on
     spans only with ``record_keys=True`` (or ``OTEL_EXPORTER_SUPABASE_RECORD_KEYS``);
-    otherwise a keyed hash does.
+    otherwise a keyed hash does. ``spans=False`` (or ``OTEL_EXPORTER_SUPABASE_SPANS=false``)
+    records metrics only; otherwise a span is started per operation and kept
+    if the tracer provider's sampler samples it.
     """
     series = _Series(
         name,
@@ -559,6 +611,7 @@ def instrument_cache(
         meter_provider=meter_provider,
         record_keys=record_keys,
         hasher=key_hasher,
+        spans=spans,
     )
 
     def apply(target: Any) -> Any:
@@ -616,6 +669,7 @@ def cached(
     record_keys: bool | None = None,
     tracer_provider: trace.TracerProvider | None = None,
     meter_provider: metrics.MeterProvider | None = None,
+    spans: bool | None = None,
 ) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Memoize a function (sync or ``async def``) in ``cache``, recording a hit or miss per call.
 
@@ -630,6 +684,7 @@ def cached(
         record_keys=record_keys,
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
+        spans=spans,
     )
     make_key = key or _make_key
 

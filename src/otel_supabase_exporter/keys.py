@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import os
@@ -46,17 +45,36 @@ def load_secret() -> bytes:
 
 
 class KeyHasher:
-    """HMAC-SHA256 of a cache key, truncated to 16 hex characters."""
+    """HMAC-SHA256 of a cache key, truncated to 16 hex characters.
 
-    __slots__ = ("_secret",)
+    Recently hashed keys are remembered (at most ``MEMO_SIZE``): hot keys are
+    hashed once, not once per span.
+    """
+
+    __slots__ = ("_secret", "_memo")
+    MEMO_SIZE = 4096
 
     def __init__(self, secret: bytes | None = None) -> None:
         self._secret = secret
+        self._memo: dict[tuple[type, object], str] = {}
 
     def __repr__(self) -> str:
         return "KeyHasher(<secret>)"
 
     def __call__(self, key: object) -> str:
+        try:
+            memo_key = (type(key), key)
+            found = self._memo.get(memo_key)
+        except TypeError:  # unhashable key
+            return self._digest(key)
+        if found is None:
+            found = self._digest(key)
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            self._memo[memo_key] = found
+        return found
+
+    def _digest(self, key: object) -> str:
         if self._secret is None:
             self._secret = load_secret()
         if isinstance(key, bytes):
@@ -65,7 +83,7 @@ class KeyHasher:
             data = key.encode("utf-8", "surrogatepass")
         else:
             data = repr(key).encode("utf-8", "surrogatepass")
-        return hmac.new(self._secret, data, hashlib.sha256).hexdigest()[:16]
+        return hmac.digest(self._secret, data, "sha256").hex()[:16]
 
 
 default_hasher = KeyHasher()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 SCOPE = "otel_supabase_exporter"
+VERSION = "0.1.0"
 
 # Metrics
 METRIC_OPERATIONS = "cache.operations"

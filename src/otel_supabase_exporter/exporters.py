@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .config import Settings, mask_dsn
 from .histogram import MAX_BUCKETS
-from .mapping import Rejected, log_rows, map_metrics, map_spans
+from .mapping import Rejected, log_rows, map_metrics, stream_spans
 from .writer import PostgresWriter, WriteError, WriteResult, writer_for
 
 __all__ = ["SupabaseSpanExporter", "SupabaseMetricExporter", "SupabaseLogExporter", "ExportStats"]
@@ -122,7 +122,7 @@ class SupabaseSpanExporter(_PostgresExporterBase, SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
             return SpanExportResult.FAILURE
-        rows = map_spans(spans)
+        rows = stream_spans(spans)
         ok = self._write("spans", len(spans), rows.rejected,
                          lambda: self._writer.write_spans(rows.cache_rows, rows.event_rows))
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import psycopg
-from psycopg import sql
+from psycopg import postgres, pq, sql
+from psycopg.adapt import Dumper
 from psycopg_pool import ConnectionPool
 
 from . import migrations
 from .config import Settings, error_line, mask_dsn
 from .embedded import connection_kwargs, resolve_dsn
-from .mapping import CACHE_METRICS_COLUMNS, EVENT_COLUMNS, MinuteRow
+from .mapping import CACHE_METRICS_COLUMNS, EVENT_COLUMNS, MinuteRow, RowStream, row_datetime
 
 _log = logging.getLogger(__name__)
 
@@ -33,6 +35,53 @@ _MINUTE_STAGE_COLUMNS = (
 _ADDED = ("hits", "misses", "sets", "deletes", "evictions", "errors", "latency_count", "latency_sum_ms",
           "latency_zero_count")
 PARTITION_DAYS_AHEAD = 2
+_UNIX_DAY = date(1970, 1, 1)
+
+
+# Binary COPY dumpers for the mapping's plain row values (see mapping's docstring). The
+# formats are PostgreSQL's binary wire formats: uuid = 16 bytes big-endian, timestamptz =
+# int64 microseconds since 2000-01-01 UTC, jsonb = version byte 1 + JSON text.
+_UUID_OID = postgres.types["uuid"].oid
+_TIMESTAMPTZ_OID = postgres.types["timestamptz"].oid
+_PG_EPOCH_US = 946_684_800_000_000
+_pack_int8 = struct.Struct("!q").pack
+
+
+class _JsonTextBinaryDumper(Dumper):
+    format = pq.Format.BINARY
+    oid = postgres.types["jsonb"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return b"\x01" + obj.encode()
+
+
+class _IntUuidBinaryDumper(Dumper):
+    format = pq.Format.BINARY
+    oid = _UUID_OID
+
+    def dump(self, obj: int) -> bytes:
+        return obj.to_bytes(16, "big")
+
+
+class _MicrosTimestamptzBinaryDumper(Dumper):
+    format = pq.Format.BINARY
+    oid = _TIMESTAMPTZ_OID
+
+    def dump(self, obj: int) -> bytes:
+        return _pack_int8(obj - _PG_EPOCH_US)
+
+
+_ROW_DUMPERS = (_JsonTextBinaryDumper, _IntUuidBinaryDumper, _MicrosTimestamptzBinaryDumper)
+
+
+def _python_row(types: Sequence[int], row: tuple) -> tuple:
+    """A mapped row as the values psycopg adapts in a plain INSERT."""
+    return tuple(
+        uuid.UUID(int=v) if t == _UUID_OID and isinstance(v, int)
+        else row_datetime(v) if t == _TIMESTAMPTZ_OID and isinstance(v, int)
+        else v
+        for t, v in zip(types, row)
+    )
 
 
 class WriteError(RuntimeError):
@@ -54,6 +103,7 @@ class PostgresWriter:
         self._pool: ConnectionPool | None = None
         self._lock = threading.Lock()
         self._known_days: set[date] = set()
+        self._types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         self._schema = sql.Identifier(settings.schema)
 
     def __repr__(self) -> str:
@@ -120,53 +170,93 @@ class PostgresWriter:
 
     # -- partitions
 
-    def _ensure_partitions(self, conn: psycopg.Connection, rows: Sequence[tuple]) -> None:
+    def _ensure_partitions(self, conn: psycopg.Connection, rows: Sequence[tuple] = ()) -> bool:
+        """Partitions for the days of ``rows`` and for today and the next days; True if any was missing."""
         ts_index = CACHE_METRICS_COLUMNS.index("timestamp")
-        days = {r[ts_index].astimezone(timezone.utc).date() for r in rows}
-        if not self._known_days:
-            today = datetime.now(timezone.utc).date()
-            days.update(today + timedelta(days=i) for i in range(PARTITION_DAYS_AHEAD + 1))
+        today = datetime.now(timezone.utc).date()
+        days = {_UNIX_DAY + timedelta(days=d) for d in {r[ts_index] // 86_400_000_000 for r in rows}}
+        days.update(today + timedelta(days=i) for i in range(PARTITION_DAYS_AHEAD + 1))
         missing = sorted(days - self._known_days)
         if not missing:
-            return
+            return False
         with conn.transaction():
             for day in missing:
                 conn.execute(
                     sql.SQL("SELECT {}(%s, %s)").format(self._table("ensure_cache_metrics_partitions")), (day, day)
                 )
         self._known_days.update(missing)
+        return True
 
     # -- COPY with an idempotent fallback
 
-    def _copy(self, conn: psycopg.Connection, table: sql.Composable, columns: Sequence[str],
-              rows: Sequence[tuple]) -> None:
-        cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-        with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, cols)) as copy:
-            for row in rows:
-                copy.write_row(row)
+    def _column_types(self, conn: psycopg.Connection, table_name: str, columns: Sequence[str]) -> list[int]:
+        """OIDs of ``columns`` of one of our tables (read once per writer)."""
+        key = (table_name, tuple(columns))
+        found = self._types.get(key)
+        if found is None:
+            oids = dict(conn.execute(
+                "SELECT attname, atttypid::int FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (self._table(table_name).as_string(conn),),
+            ).fetchall())
+            found = self._types[key] = [oids[c] for c in columns]
+        return found
 
-    def _store(self, conn: psycopg.Connection, table_name: str, columns: Sequence[str], rows: Sequence[tuple],
-               result: WriteResult) -> None:
-        """Insert rows, keeping the ones already stored (same id) and setting invalid ones aside."""
-        if not rows:
-            return
+    def _copy(self, conn: psycopg.Connection, table: sql.Composable, columns: Sequence[str],
+              rows: Iterable[tuple], types: Sequence[int] | None = None) -> int:
+        """COPY rows in; binary (no text round trip on either side) when the column types are given.
+        Returns how many rows were sent."""
+        cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+        cursor = conn.cursor()
+        if types is None:
+            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(table, cols)
+        else:
+            statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table, cols)
+            for dumper in _ROW_DUMPERS:
+                cursor.adapters.register_dumper(None, dumper)
+        with cursor.copy(statement) as copy:
+            if types is not None:
+                copy.set_types(types)
+            write = copy.write_row
+            n = 0
+            for row in rows:
+                write(row)
+                n += 1
+        return n
+
+    def _store(self, conn: psycopg.Connection, table_name: str, columns: Sequence[str],
+               rows: Sequence[tuple] | RowStream, result: WriteResult,
+               prepare: Callable[[psycopg.Connection, Sequence[tuple]], bool] | None = None) -> None:
+        """Insert rows, keeping the ones already stored (same id) and setting invalid ones aside.
+
+        ``prepare`` runs when the fast path fails; if it returns True (it fixed
+        something, e.g. created a missing partition) the fast path runs again.
+        """
         table = self._table(table_name)
+        types = self._column_types(conn, table_name, columns)
+        source = rows.stream() if isinstance(rows, RowStream) else rows
         try:
             with conn.transaction():  # savepoint: the fast path is a plain COPY
-                self._copy(conn, table, columns, rows)
-            result.written += len(rows)
+                copied = self._copy(conn, table, columns, source, types)
+            result.written += copied
             return
         except psycopg.errors.UniqueViolation:
-            pass  # a retry or replay: some ids are stored already
-        except (psycopg.errors.IntegrityError, psycopg.errors.DataError):
-            self._store_each(conn, table, columns, rows, result)
+            unique_violation = True  # a retry or replay: some ids are stored already
+        except (psycopg.errors.IntegrityError, psycopg.errors.DataError, TypeError, ValueError, OverflowError):
+            unique_violation = False
+        rows = rows.all() if isinstance(rows, RowStream) else rows
+        if prepare is not None and prepare(conn, rows):
+            self._store(conn, table_name, columns, rows, result)
+            return
+        if not unique_violation:
+            self._store_each(conn, table, columns, rows, types, result)
             return
         stage = sql.Identifier(f"_otel_stage_{table_name}")
         cols = sql.SQL(", ").join(map(sql.Identifier, columns))
         try:
             with conn.transaction():
                 conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(stage, table))
-                self._copy(conn, stage, columns, rows)
+                self._copy(conn, stage, columns, rows, types)
                 inserted = conn.execute(
                     sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
                         table, cols, cols, stage)
@@ -174,18 +264,18 @@ class PostgresWriter:
                 conn.execute(sql.SQL("DROP TABLE {}").format(stage))
             result.written += inserted
             result.duplicates += len(rows) - inserted
-        except (psycopg.errors.IntegrityError, psycopg.errors.DataError):
-            self._store_each(conn, table, columns, rows, result)
+        except (psycopg.errors.IntegrityError, psycopg.errors.DataError, TypeError, ValueError, OverflowError):
+            self._store_each(conn, table, columns, rows, types, result)
 
     def _store_each(self, conn: psycopg.Connection, table: sql.Composable, columns: Sequence[str],
-                    rows: Sequence[tuple], result: WriteResult) -> None:
+                    rows: Sequence[tuple], types: Sequence[int], result: WriteResult) -> None:
         cols = sql.SQL(", ").join(map(sql.Identifier, columns))
         marks = sql.SQL(", ").join(sql.Placeholder() * len(columns))
         statement = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(table, cols, marks)
         for row in rows:
             try:
                 with conn.transaction():
-                    inserted = conn.execute(statement, row).rowcount
+                    inserted = conn.execute(statement, _python_row(types, row)).rowcount
                 result.written += inserted
                 result.duplicates += 1 - inserted
             except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
@@ -195,23 +285,28 @@ class PostgresWriter:
 
     # -- batches
 
-    def write_spans(self, cache_rows: Sequence[tuple], event_rows: Sequence[tuple]) -> WriteResult:
-        """Raw cache rows and events of one span batch, in one transaction."""
+    def write_spans(self, cache_rows: Sequence[tuple] | RowStream, event_rows: Sequence[tuple]) -> WriteResult:
+        """Raw cache rows and events of one span batch, in one transaction. Event rows are read
+        after the cache rows (a :class:`RowStream` completes them)."""
         result = WriteResult()
-        if not cache_rows and not event_rows:
-            return result
         with self.connection() as conn:
-            if cache_rows:
-                self._ensure_partitions(conn, cache_rows)
+            self._ensure_partitions(conn)
             with conn.transaction():
                 self._timeout(conn)
-                self._store(conn, "cache_metrics", CACHE_METRICS_COLUMNS, cache_rows, result)
-                self._store(conn, "monitoring_events", EVENT_COLUMNS, event_rows, result)
+                self._store(conn, "cache_metrics", CACHE_METRICS_COLUMNS, cache_rows, result,
+                            prepare=self._ensure_partitions)
+                if event_rows:
+                    self._store(conn, "monitoring_events", EVENT_COLUMNS, event_rows, result)
         return result
 
     def write_events(self, event_rows: Sequence[tuple]) -> WriteResult:
         """``monitoring_events`` rows (logs), in one transaction."""
-        return self.write_spans((), event_rows)
+        result = WriteResult()
+        if event_rows:
+            with self.connection() as conn, conn.transaction():
+                self._timeout(conn)
+                self._store(conn, "monitoring_events", EVENT_COLUMNS, event_rows, result)
+        return result
 
     def write_minutes(self, rows: Sequence[MinuteRow], event_rows: Sequence[tuple],
                       batch_id: uuid.UUID) -> WriteResult:

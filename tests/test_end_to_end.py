@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, providers, sql_rows, wait_for_minute_room
 from otel_supabase_exporter import cached, instrument_cache
-from otel_supabase_exporter.writer import writer_for
+from otel_supabase_exporter.writer import PostgresWriter
 from otel_supabase_exporter.mapping import map_spans
 
 
@@ -177,7 +177,7 @@ def test_replayed_batches_are_not_counted_twice(pg_dsn, schema, telemetry):
     for i in range(50):
         cache[i] = i
         cache.get(i)
-    writer = writer_for(telemetry.settings)
+    writer = PostgresWriter(telemetry.settings)
     span_rows = map_spans(spans.get_finished_spans())
     first = writer.write_spans(span_rows.cache_rows, span_rows.event_rows)
     again = writer.write_spans(span_rows.cache_rows, span_rows.event_rows)

@@ -15,9 +15,12 @@ ENV_TIMEOUT = "OTEL_EXPORTER_SUPABASE_TIMEOUT"
 ENV_AUTO_MIGRATE = "OTEL_EXPORTER_SUPABASE_AUTO_MIGRATE"
 ENV_EMBEDDED_DIR = "OTEL_EXPORTER_SUPABASE_EMBEDDED_DIR"
 ENV_RECORD_KEYS = "OTEL_EXPORTER_SUPABASE_RECORD_KEYS"
+ENV_SPOOL_DIR = "OTEL_EXPORTER_SUPABASE_SPOOL_DIR"
+ENV_SPOOL_MAX_BYTES = "OTEL_EXPORTER_SUPABASE_SPOOL_MAX_BYTES"
 
 DEFAULT_SCHEMA = "monitoring"
 DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _MASK = "****"
@@ -87,6 +90,16 @@ def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None
+
+
 def _env_bool(env: Mapping[str, str], name: str) -> bool | None:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -108,11 +121,15 @@ class Settings:
     timeout_s: float = DEFAULT_TIMEOUT_S
     auto_migrate: bool | None = None
     embedded_dir: str | None = None
+    spool_dir: str | None = None
+    spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
 
     def __post_init__(self) -> None:
         validate_identifier(self.schema, "schema name")
         if not self.timeout_s > 0:
             raise ConfigurationError(f"timeout must be > 0 seconds, got {self.timeout_s!r}")
+        if self.spool_max_bytes < 0:
+            raise ConfigurationError(f"spool size must be >= 0 bytes (0 turns the spool off), got {self.spool_max_bytes!r}")
 
     def __repr__(self) -> str:
         return (
@@ -145,4 +162,6 @@ class Settings:
             timeout_s=timeout_s if timeout_s is not None else _env_float(env, ENV_TIMEOUT, DEFAULT_TIMEOUT_S),
             auto_migrate=auto_migrate if auto_migrate is not None else _env_bool(env, ENV_AUTO_MIGRATE),
             embedded_dir=env.get(ENV_EMBEDDED_DIR) or None,
+            spool_dir=env.get(ENV_SPOOL_DIR) or None,
+            spool_max_bytes=_env_int(env, ENV_SPOOL_MAX_BYTES, DEFAULT_SPOOL_MAX_BYTES),
         )

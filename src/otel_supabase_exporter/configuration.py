@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
@@ -41,6 +42,17 @@ class Telemetry:
 
     def __repr__(self) -> str:
         return f"Telemetry(dsn={mask_dsn(self.settings.dsn)!r}, schema={self.settings.schema!r})"
+
+    def stats(self) -> dict[str, Any]:
+        """The exporters' counters per signal (received, exported, retried, spooled, replayed,
+        rejected and dropped by reason) and the spool's state."""
+        delivery = self.span_exporter._delivery
+        out: dict[str, Any] = {signal: s.snapshot() for signal, s in delivery.stats.items()}
+        state = delivery.spool_state()
+        out["spool"] = None if state is None else {"directory": state.directory, "segments": state.segments,
+                                                   "bytes": state.bytes, "max_bytes": state.max_bytes,
+                                                   "torn_records": delivery.torn_records}
+        return out
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Write everything buffered now: spans and logs first, then the metrics collected so far."""

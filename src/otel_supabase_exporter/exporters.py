@@ -7,10 +7,9 @@ SDK's autoconfiguration does) or with explicit ones.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics import (
@@ -34,7 +33,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .config import Settings, mask_dsn
 from .histogram import MAX_BUCKETS
 from .mapping import Rejected, log_rows, map_metrics, stream_spans
-from .writer import PostgresWriter, WriteError, WriteResult, writer_for
+from .delivery import Batch, Delivery, ExportStats, delivery_for
 
 __all__ = ["SupabaseSpanExporter", "SupabaseMetricExporter", "SupabaseLogExporter", "ExportStats"]
 
@@ -53,36 +52,9 @@ DELTA_TEMPORALITY = {
 }
 
 
-@dataclass
-class ExportStats:
-    """What an exporter received, wrote and could not write."""
-
-    received: int = 0
-    exported: int = 0
-    duplicates: int = 0
-    failed: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def record(self, received: int, result: WriteResult | None, rejected: Rejected, failed: int = 0) -> None:
-        with self._lock:
-            self.received += received
-            self.failed += failed
-            if result is not None:
-                self.exported += result.written
-                self.duplicates += result.duplicates
-                for reason, n in result.rejected.items():
-                    self.rejected[reason] = self.rejected.get(reason, 0) + n
-            for reason, n in rejected.reasons.items():
-                self.rejected[reason] = self.rejected.get(reason, 0) + n
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {"received": self.received, "exported": self.exported, "duplicates": self.duplicates,
-                    "failed": self.failed, "rejected": dict(self.rejected)}
-
-
 class _PostgresExporterBase:
+    _signal = "spans"
+
     def __init__(
         self,
         dsn: str | None = None,
@@ -92,28 +64,34 @@ class _PostgresExporterBase:
         settings: Settings | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env(dsn=dsn, schema=schema, timeout_s=timeout)
-        self._writer: PostgresWriter = writer_for(self.settings)
-        self.stats = ExportStats()
+        self._delivery: Delivery = delivery_for(self.settings)
         self._shutdown = False
+
+    @property
+    def stats(self) -> ExportStats:
+        """Counters of this signal for this destination (shared by its exporters)."""
+        return self._delivery.stats[self._signal]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dsn={mask_dsn(self.settings.dsn)!r}, schema={self.settings.schema!r})"
 
-    def _write(self, what: str, count: int, rejected: Rejected, write: Callable[[], WriteResult]) -> bool:
-        """Run one batch write; count and log the outcome. Never raises."""
+    def _send(self, batch: Batch, received: int, rejected: Rejected, timeout_s: float | None = None) -> bool:
+        """Write or spool one batch; count and log rejections. Never raises."""
         try:
-            result = write()
-        except Exception as exc:
-            self.stats.record(count, None, rejected, failed=count)
-            message = exc.args[0] if isinstance(exc, WriteError) else self._writer.describe(exc)
-            _log.warning("%s: could not write %d %s to %s: %s", type(self).__name__, count, what,
-                         mask_dsn(self.settings.dsn), message)
+            ok = self._delivery.send(batch, received, timeout_s)
+        except Exception as exc:  # a bug must not reach the SDK's worker thread
+            _log.warning("%s: export failed: %s", type(self).__name__, type(exc).__name__, exc_info=True)
             return False
-        self.stats.record(count, result, rejected)
         if rejected.total:
+            self.stats.add_reasons("rejected", rejected.reasons)
             _log.warning("%s: %d item(s) not stored: %s", type(self).__name__, rejected.total,
                          dict(rejected.reasons))
-        return True
+        return ok
+
+    def _close(self, timeout_s: float | None = None) -> None:
+        if not self._shutdown:
+            self._shutdown = True
+            self._delivery.release(timeout_s)
 
 
 class SupabaseSpanExporter(_PostgresExporterBase, SpanExporter):
@@ -123,12 +101,11 @@ class SupabaseSpanExporter(_PostgresExporterBase, SpanExporter):
         if self._shutdown:
             return SpanExportResult.FAILURE
         rows = stream_spans(spans)
-        ok = self._write("spans", len(spans), rows.rejected,
-                         lambda: self._writer.write_spans(rows.cache_rows, rows.event_rows))
+        ok = self._send(Batch("spans", rows.cache_rows, rows.event_rows), len(spans), rows.rejected)
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
-        self._shutdown = True
+        self._close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
@@ -137,15 +114,17 @@ class SupabaseSpanExporter(_PostgresExporterBase, SpanExporter):
 class SupabaseLogExporter(_PostgresExporterBase, LogRecordExporter):
     """Log records → ``monitoring_events`` (event_type ``log``)."""
 
+    _signal = "logs"
+
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         if self._shutdown:
             return LogRecordExportResult.FAILURE
         rows, rejected = log_rows(batch)
-        ok = self._write("log records", len(batch), rejected, lambda: self._writer.write_events(rows))
+        ok = self._send(Batch("logs", (), rows), len(batch), rejected)
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
     def shutdown(self) -> None:
-        self._shutdown = True
+        self._close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
@@ -158,6 +137,8 @@ class SupabaseMetricExporter(_PostgresExporterBase, MetricExporter):
     to get mergeable percentiles; pair it with :class:`MinuteAlignedMetricReader`
     so each export covers one wall-clock minute.
     """
+
+    _signal = "metrics"
 
     def __init__(
         self,
@@ -181,12 +162,13 @@ class SupabaseMetricExporter(_PostgresExporterBase, MetricExporter):
         count = len(rows.minute_rows) + len(rows.event_rows)
         if not count:
             return MetricExportResult.SUCCESS
-        ok = self._write("metric rows", count, rows.rejected,
-                         lambda: self._writer.write_minutes(rows.minute_rows, rows.event_rows, uuid.uuid4()))
+        # The batch id makes a retried or replayed merge count once.
+        batch = Batch("metrics", rows.minute_rows, rows.event_rows, uuid.uuid4())
+        ok = self._send(batch, count, rows.rejected, timeout_s=timeout_millis / 1000)
         return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self._shutdown = True
+        self._close(timeout_millis / 1000)

@@ -327,8 +327,9 @@ class RowStream:
         self.rows: list[tuple] = []
 
     def stream(self) -> Iterator[tuple]:
-        """The rows, made as they are taken."""
+        """The rows — those made already, then the rest, made as they are taken."""
         rows = self.rows
+        yield from rows[:]
         for row in self._source:
             rows.append(row)
             yield row

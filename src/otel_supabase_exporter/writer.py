@@ -368,16 +368,3 @@ def _minute_tuple(r: MinuteRow) -> tuple:
         r.max_response_time_ms, r.cache_size, r.latency_zero_count,
         h.scale if h else None, h.index_offset if h else None, list(h.counts) if h else None,
     )
-
-
-_writers: dict[Settings, PostgresWriter] = {}
-_writers_lock = threading.Lock()
-
-
-def writer_for(settings: Settings) -> PostgresWriter:
-    """The process-wide writer of these settings (exporters of one DSN share a pool)."""
-    with _writers_lock:
-        writer = _writers.get(settings)
-        if writer is None:
-            writer = _writers[settings] = PostgresWriter(settings)
-        return writer

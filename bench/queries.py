@@ -1,0 +1,100 @@
+"""Query speed over 30 days of 1-minute rows for 20 series: the summary function, the
+time-series reads a dashboard makes, and the merge of a day of minutes into hours."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import psycopg
+from psycopg import sql
+
+from otel_supabase_exporter import migrate
+
+from .common import Table
+
+SERIES = 20
+SCHEMA = "bench_queries"
+
+# 20 series = 10 caches x (legacy, new); one row per minute; a 12-bucket histogram at scale 4.
+SEED = """
+INSERT INTO cache_metrics_1min (minute_window, cache_name, implementation_type, service_name,
+    hits, misses, sets, deletes, evictions, errors, latency_count, latency_sum_ms,
+    min_response_time_ms, max_response_time_ms, p50_response_time_ms, p95_response_time_ms,
+    p99_response_time_ms, cache_size, latency_histogram)
+SELECT m, 'cache-' || c, impl, 'bench',
+       h, 600 - h, 600 - h, 0, 0, (c + extract(minute FROM m)::int) %% 3,
+       1200, 1200 * 0.05, 0.01, 2.0, 0.04, 0.2, 0.9, 1000,
+       ROW(4, -230 + c, ARRAY[5, 20, 60, 150, 300, 350, 200, 80, 25, 7, 2, 1]::bigint[])::exp_histogram
+FROM generate_series(date_trunc('minute', now()) - %(days)s * interval '1 day',
+                     date_trunc('minute', now()), interval '1 minute') AS m,
+     generate_series(1, 10) AS c,
+     unnest(ARRAY['legacy', 'new']) AS impl,
+     LATERAL (SELECT 400 + (c * 13 + extract(minute FROM m)::int) %% 150 AS h) AS x
+"""
+
+QUERIES = {
+    "summary, last hour (get_cache_performance_summary)":
+        "SELECT * FROM get_cache_performance_summary(NULL, interval '1 hour')",
+    "summary, last 24 h":
+        "SELECT * FROM get_cache_performance_summary(NULL, interval '24 hours')",
+    "summary, last 7 d":
+        "SELECT * FROM get_cache_performance_summary(NULL, interval '7 days')",
+    "summary, last 30 d":
+        "SELECT * FROM get_cache_performance_summary(NULL, interval '30 days')",
+    "one series, last hour, per minute (60 rows)":
+        "SELECT minute_window, total_operations, hit_rate, p50_response_time_ms, p95_response_time_ms,"
+        " p99_response_time_ms, errors, cache_size FROM cache_metrics_1min"
+        " WHERE cache_name = 'cache-3' AND implementation_type = 'new'"
+        " AND minute_window >= now() - interval '1 hour' ORDER BY minute_window",
+    "legacy + new, last 24 h, per minute (2,880 rows)":
+        "SELECT minute_window, implementation_type, total_operations, hit_rate, p95_response_time_ms"
+        " FROM cache_metrics_1min WHERE cache_name = 'cache-3'"
+        " AND minute_window >= now() - interval '24 hours' ORDER BY implementation_type, minute_window",
+    "legacy + new, last 30 d, hourly sums from minutes":
+        "SELECT date_trunc('hour', minute_window) AS hour, implementation_type, sum(total_operations),"
+        " sum(hits)::float8 / nullif(sum(hits + misses), 0) FROM cache_metrics_1min"
+        " WHERE cache_name = 'cache-3' AND minute_window >= now() - interval '30 days' GROUP BY 1, 2 ORDER BY 1",
+    "merge one day of minutes into hours (20 series, exp_hist_agg)":
+        "SELECT date_trunc('hour', minute_window), cache_name, implementation_type, sum(hits),"
+        " exp_hist_agg(latency_histogram) FROM cache_metrics_1min"
+        " WHERE minute_window >= date_trunc('day', now()) - interval '1 day'"
+        " AND minute_window < date_trunc('day', now()) GROUP BY 1, 2, 3",
+}
+
+
+def run(dsn: str, mode: str = "quick") -> Table:
+    days = 1 if mode == "smoke" else 30
+    repeats = {"smoke": 1, "quick": 5, "full": 20}[mode]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA)))
+        migrate(conn, SCHEMA)
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(SCHEMA)))
+        t0 = time.perf_counter()
+        conn.execute("SET session_replication_role = replica")  # seed without the percentile trigger
+        conn.execute(SEED, {"days": days})
+        conn.execute("RESET session_replication_role")
+        conn.execute("VACUUM ANALYZE cache_metrics_1min")
+        seeded = time.perf_counter() - t0
+        rows = conn.execute("SELECT count(*) FROM cache_metrics_1min").fetchone()[0]
+        table = Table(f"Query speed: {rows:,} 1-minute rows ({days} days x {SERIES} series; seeded in {seeded:.0f} s)",
+                      ["query", "rows out", "median ms", "p95 ms", "< 100 ms p95"])
+        for label, query in QUERIES.items():
+            times = []
+            for _ in range(repeats + 1):
+                t0 = time.perf_counter()
+                out = conn.execute(query).fetchall()
+                times.append(time.perf_counter() - t0)
+            times = sorted(times[1:])  # the first run warms the cache
+            p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+            table.add(label, len(out), statistics.median(times) * 1000, p95 * 1000, "yes" if p95 < 0.1 else "no")
+        conn.execute("RESET search_path")
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(SCHEMA)))
+    return table
+
+
+if __name__ == "__main__":
+    from .common import database
+
+    with database() as dsn:
+        print(run(dsn).render())

@@ -1,0 +1,241 @@
+"""A durable local spool for batches the database could not take: append-only segment files,
+replayed oldest-first by this process or by the next one that starts on the same directory.
+
+Format (docs/reliability.md): a segment is a sequence of records, each a 16-byte header —
+magic ``OSX1``, item count, payload length, CRC-32 of the payload (big-endian) — and a
+JSON payload. A record cut short by a crash (short header, short payload, bad CRC) ends
+its segment: it is skipped, counted and logged, and everything before it replays.
+
+Processes share a directory safely: a process holds an exclusive ``flock`` on the segment
+it appends to, and a replayer locks a segment before reading it, so no segment is read
+while written or replayed twice at once. A crashed process's locks vanish with it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import struct
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Spool", "SpoolState"]
+
+_log = logging.getLogger(__name__)
+
+MAGIC = b"OSX1"
+_HEADER = struct.Struct("!4sIII")
+SEGMENT_BYTES = 4 * 1024 * 1024
+_SUFFIX = ".spool"
+_DROP_LOG_INTERVAL_S = 60.0
+
+
+@dataclass
+class SpoolState:
+    """What the spool holds now (``doctor`` prints it)."""
+
+    directory: str
+    segments: int
+    bytes: int
+    max_bytes: int
+
+
+class Spool:
+    """Segments under ``directory``, at most ``max_bytes`` in all (the oldest are dropped first)."""
+
+    def __init__(self, directory: str | os.PathLike[str], max_bytes: int,
+                 on_drop: Callable[[str, int, dict[str, Any] | None], None] | None = None) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self._on_drop = on_drop
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._size = 0
+        self._dropped_since_log = 0
+        self._last_drop_log = 0.0
+
+    def __repr__(self) -> str:
+        return f"Spool({str(self.directory)!r}, max_bytes={self.max_bytes})"
+
+    # -- writing
+
+    def append(self, payload: dict[str, Any], items: int) -> bool:
+        """Store one batch durably (written and fsync'd); False if it could not be kept."""
+        data = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+        record = _HEADER.pack(MAGIC, items, len(data), zlib.crc32(data)) + data
+        with self._lock:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                if len(record) > self.max_bytes:
+                    self._dropped(items, "batch larger than the spool", payload)
+                    return False
+                self._make_room(len(record))
+                if self._fd is None or self._size + len(record) > SEGMENT_BYTES:
+                    self._rotate()
+                assert self._fd is not None
+                os.write(self._fd, record)
+                os.fsync(self._fd)
+                self._size += len(record)
+                return True
+            except OSError as exc:
+                self._dropped(items, f"spool not writable ({exc.strerror or type(exc).__name__})", payload)
+                return False
+
+    def _rotate(self) -> None:
+        self._close_segment()
+        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{_SUFFIX}"
+        path = self.directory / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._fd, self._path, self._size = fd, path, 0
+
+    def _close_segment(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock: the segment can be replayed
+            self._fd, self._path = None, None
+
+    def seal(self) -> None:
+        """Close the segment being written, so that it can be replayed."""
+        with self._lock:
+            self._close_segment()
+
+    def _make_room(self, needed: int) -> None:
+        total = self.bytes()
+        for path in self._segments():
+            if total + needed <= self.max_bytes:
+                return
+            if path == self._path:
+                continue
+            size = _size(path)
+            records = _drop_segment(path)
+            if records is not None:
+                total -= size
+                for payload, items in records:
+                    self._dropped(items, "spool full", payload)
+
+    def _dropped(self, items: int, reason: str, payload: dict[str, Any] | None) -> None:
+        if self._on_drop is not None:
+            self._on_drop(reason, items, payload)
+        self._dropped_since_log += items
+        now = time.monotonic()
+        if now - self._last_drop_log >= _DROP_LOG_INTERVAL_S:
+            _log.warning("spool %s: dropped %d item(s) (%s) since the last report; the oldest data goes first",
+                         self.directory, self._dropped_since_log, reason)
+            self._dropped_since_log, self._last_drop_log = 0, now
+
+    # -- reading
+
+    def _segments(self) -> list[Path]:
+        try:
+            return sorted(p for p in self.directory.iterdir() if p.name.endswith(_SUFFIX))
+        except FileNotFoundError:
+            return []
+
+    def bytes(self) -> int:
+        return sum(_size(p) for p in self._segments())
+
+    def state(self) -> SpoolState:
+        segments = self._segments()
+        return SpoolState(str(self.directory), len(segments), sum(_size(p) for p in segments), self.max_bytes)
+
+    def replay(self, deliver: Callable[[dict[str, Any], int], bool],
+               on_torn: Callable[[int], None] | None = None) -> tuple[int, int]:
+        """Hand every stored batch to ``deliver``, oldest first; a segment whose batches were all
+        delivered is deleted. Stops at the first batch ``deliver`` refuses (returns False).
+        Returns (batches, items) delivered."""
+        self.seal()
+        batches = items = 0
+        for path in self._segments():
+            if path == self._path:
+                continue
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except FileNotFoundError:
+                continue  # replayed and deleted by another process
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # being written or replayed elsewhere
+                if os.fstat(fd).st_nlink == 0:
+                    continue  # deleted between our listing and our lock
+                complete = True
+                for payload, count in _records(fd, path, on_torn):
+                    if not deliver(payload, count):
+                        complete = False
+                        break
+                    batches += 1
+                    items += count
+                if not complete:
+                    return batches, items
+                os.unlink(path)
+            finally:
+                os.close(fd)
+        return batches, items
+
+    def close(self) -> None:
+        self.seal()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _records(fd: int, path: Path, on_torn: Callable[[int], None] | None) -> Iterator[tuple[dict[str, Any], int]]:
+    with os.fdopen(os.dup(fd), "rb") as fh:
+        data = fh.read()
+    pos = 0
+    while pos < len(data):
+        header = data[pos:pos + _HEADER.size]
+        if len(header) < _HEADER.size:
+            _torn(path, pos, "short header", on_torn)
+            return
+        magic, count, length, crc = _HEADER.unpack(header)
+        body = data[pos + _HEADER.size:pos + _HEADER.size + length]
+        if magic != MAGIC or len(body) < length or zlib.crc32(body) != crc:
+            _torn(path, pos, "incomplete or corrupt record", on_torn)
+            return
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            _torn(path, pos, "unreadable record", on_torn)
+            return
+        pos += _HEADER.size + length
+        yield payload, count
+
+
+def _torn(path: Path, offset: int, what: str, on_torn: Callable[[int], None] | None) -> None:
+    _log.warning("spool segment %s: %s at byte %d (a crash while writing); the rest of it is skipped",
+                 path.name, what, offset)
+    if on_torn is not None:
+        on_torn(1)
+
+
+def _drop_segment(path: Path) -> list[tuple[dict[str, Any], int]] | None:
+    """Delete a segment nobody holds; returns the records it held, or None if it is in use."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        records = list(_records(fd, path, None))
+        os.unlink(path)
+        return records
+    finally:
+        os.close(fd)

@@ -1,0 +1,104 @@
+"""The spool on its own: durable records, torn tails, SIGKILL at any moment, bounds and drops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from otel_supabase_exporter.spool import Spool
+
+
+def _replay_all(spool: Spool) -> list[dict]:
+    got: list[dict] = []
+    spool.replay(lambda payload, items: got.append(payload) or True)
+    return got
+
+
+def test_records_replay_oldest_first_and_are_deleted_once_delivered(tmp_path):
+    spool = Spool(tmp_path, max_bytes=10_000_000)
+    for i in range(5):
+        assert spool.append({"n": i, "rows": [[i, "x" * 10]]}, items=1)
+    assert [p["n"] for p in _replay_all(spool)] == [0, 1, 2, 3, 4]
+    assert _replay_all(spool) == [] and spool.state().segments == 0
+
+
+def test_a_refused_batch_stops_the_replay_and_everything_stays(tmp_path):
+    spool = Spool(tmp_path, max_bytes=10_000_000)
+    for i in range(3):
+        spool.append({"n": i}, items=1)
+    seen = []
+    spool.replay(lambda payload, items: seen.append(payload["n"]) or payload["n"] < 1)
+    assert seen == [0, 1]
+    assert [p["n"] for p in _replay_all(spool)] == [0, 1, 2]  # replays are idempotent downstream
+
+
+def test_a_torn_last_record_is_skipped_and_counted_and_the_rest_replays(tmp_path):
+    spool = Spool(tmp_path, max_bytes=10_000_000)
+    for i in range(4):
+        spool.append({"n": i, "pad": "y" * 100}, items=2)
+    spool.seal()
+    (segment,) = list(tmp_path.iterdir())
+    data = segment.read_bytes()
+    for cut in (len(data) - 1, len(data) - 60, len(data) - 120):  # inside the last record's payload or header
+        segment.write_bytes(data[:cut])
+        torn = []
+        got = []
+        Spool(tmp_path, max_bytes=10_000_000).replay(lambda p, n: got.append(p["n"]) or False,
+                                                     on_torn=torn.append)
+        assert got == [0]  # refused: the segment stays for the next cut
+        got.clear()
+        spool2 = Spool(tmp_path, max_bytes=10_000_000)
+        spool2.replay(lambda p, n: got.append(p["n"]) or True, on_torn=torn.append)
+        assert got == [0, 1, 2] and torn == [1]
+        segment.write_bytes(data)  # restore for the next cut (the replay deleted it)
+
+
+def test_overflow_drops_the_oldest_whole_segments_and_counts_them(tmp_path, monkeypatch):
+    from otel_supabase_exporter import spool as spool_module
+
+    monkeypatch.setattr(spool_module, "SEGMENT_BYTES", 2_000)
+    dropped: list[tuple[str, int]] = []
+    spool = Spool(tmp_path, max_bytes=6_000, on_drop=lambda reason, items, payload: dropped.append((reason, items)))
+    for i in range(40):
+        assert spool.append({"n": i, "pad": "z" * 400}, items=3)
+    assert spool.bytes() <= 6_000
+    kept = [p["n"] for p in _replay_all(spool)]
+    assert kept == list(range(40 - len(kept), 40))  # the newest survive, in order
+    assert sum(items for _, items in dropped) == 3 * (40 - len(kept))
+    assert {reason for reason, _ in dropped} == {"spool full"}
+
+
+def test_a_segment_being_written_by_a_live_process_is_not_replayed_by_another(tmp_path):
+    writer = Spool(tmp_path, max_bytes=10_000_000)
+    writer.append({"n": 1}, items=1)  # the writer holds its open segment's lock
+    assert _replay_all(Spool(tmp_path, max_bytes=10_000_000)) == []
+    writer.seal()
+    assert [p["n"] for p in _replay_all(Spool(tmp_path, max_bytes=10_000_000))] == [1]
+
+
+WRITER = """
+import sys
+from otel_supabase_exporter.spool import Spool
+spool = Spool(sys.argv[1], max_bytes=10**9)
+i = 0
+while True:
+    spool.append({"n": i, "pad": "w" * (i % 5000)}, items=1)
+    i += 1
+"""
+
+
+def test_sigkill_at_random_moments_never_corrupts_what_was_written(tmp_path):
+    for round_ in range(6):
+        directory = tmp_path / f"r{round_}"
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(directory)])
+        time.sleep(0.3 + 0.17 * round_)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        torn: list[int] = []
+        got = []
+        Spool(directory, max_bytes=10**9).replay(lambda p, n: got.append(p["n"]) or True, on_torn=torn.append)
+        assert got == list(range(len(got))) and len(got) > 0  # a gapless prefix of what was appended
+        assert len(torn) <= 1

@@ -55,6 +55,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"[info] target: {mask_dsn(settings.dsn)} schema {settings.schema!r}")
+    print(doctor.spool_check(settings).line())
     try:
         conn = connect(settings)
     except psycopg.OperationalError as exc:

@@ -112,6 +112,8 @@ def configure(
     logger_provider = LoggerProvider(resource=resource)
     logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
 
+    span_exporter._delivery.observe(meter_provider)  # the exporters' own counters, as metrics
+
     if set_global:
         from opentelemetry import _logs
 

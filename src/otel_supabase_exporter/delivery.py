@@ -25,6 +25,7 @@ import random
 import threading
 import time
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from typing import Any
 
 import platformdirs
 import psycopg
+from opentelemetry.metrics import Observation
 from psycopg import conninfo
 
 from .config import Settings, mask_dsn
@@ -52,6 +54,7 @@ BREAKER_CAP_S = 30.0
 PERMANENT_BACKOFF_S = 60.0
 REPLAY_IDLE_S = 5.0
 SPOOL_RECORD_ROWS = 256
+SELF_SCOPE = "otel_supabase_exporter"
 
 
 # ---------------------------------------------------------------- counters
@@ -352,6 +355,43 @@ class Delivery:
 
         batches, _ = self.spool.replay(deliver, on_torn=torn)
         return batches
+
+    def observe(self, meter_provider: Any) -> None:
+        """Report this delivery's counters as OpenTelemetry metrics of ``meter_provider``."""
+        ref = weakref.ref(self)
+        meter = meter_provider.get_meter(SELF_SCOPE)
+
+        def snapshots() -> list[tuple[str, dict[str, Any]]]:
+            delivery = ref()
+            return [] if delivery is None else [(sig, st.snapshot()) for sig, st in delivery.stats.items()]
+
+        def items(options: Any) -> list[Observation]:
+            return [Observation(snap[outcome], {"signal": signal, "outcome": outcome})
+                    for signal, snap in snapshots()
+                    for outcome in ("received", "exported", "duplicates", "retried", "spooled", "replayed",
+                                    "failed")]
+
+        def set_aside(options: Any) -> list[Observation]:
+            out = [Observation(n, {"signal": signal, "kind": kind, "reason": reason})
+                   for signal, snap in snapshots() for kind in ("rejected", "dropped")
+                   for reason, n in snap[kind].items()]
+            delivery = ref()
+            if delivery is not None and delivery.torn_records:
+                out.append(Observation(delivery.torn_records,
+                                       {"signal": "unknown", "kind": "dropped", "reason": "torn spool record"}))
+            return out
+
+        def spool_bytes(options: Any) -> list[Observation]:
+            delivery = ref()
+            state = delivery.spool_state() if delivery is not None else None
+            return [] if state is None else [Observation(state.bytes, {"directory": state.directory})]
+
+        meter.create_observable_counter(f"{SELF_SCOPE}.items", callbacks=[items], unit="{item}",
+                                        description="Items the exporters received, wrote, retried, spooled...")
+        meter.create_observable_counter(f"{SELF_SCOPE}.items.set_aside", callbacks=[set_aside], unit="{item}",
+                                        description="Items rejected (invalid) or dropped (lost), by reason.")
+        meter.create_observable_gauge(f"{SELF_SCOPE}.spool.size", callbacks=[spool_bytes], unit="By",
+                                      description="Bytes waiting in the spool.")
 
     def spool_state(self) -> SpoolState | None:
         return self.spool.state() if self.spool is not None else None

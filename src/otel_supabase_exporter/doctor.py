@@ -9,6 +9,7 @@ import psycopg
 from psycopg import sql
 
 from . import migrations
+from .config import Settings
 
 EXPECTED_TABLES = (
     "cache_metrics", "monitoring_events", "cache_metrics_1min", "cache_metrics_1hour",
@@ -108,4 +109,48 @@ def run_checks(conn: psycopg.Connection, schema: str, window_minutes: int = 10) 
                         f"{agg[0]} rows, {agg[1]} operations in the last {window}" if agg[0]
                         else f"none in the last {window}: is the metrics exporter configured "
                              "(OTEL_METRICS_EXPORTER=supabase or configure())? Rows appear after each minute"))
+    checks.append(exporter_counters(conn, schema, window_minutes))
     return checks
+
+
+def spool_check(settings: Settings) -> Check:
+    """What waits in this destination's spool (readable even when the database is not)."""
+    from .delivery import _spool_directory
+    from .spool import Spool
+
+    if settings.spool_max_bytes <= 0:
+        return Check("spool", None, "off (OTEL_EXPORTER_SUPABASE_SPOOL_MAX_BYTES=0): batches are dropped in outages")
+    state = Spool(_spool_directory(settings), settings.spool_max_bytes).state()
+    if not state.segments:
+        return Check("spool", True, f"empty ({state.directory}, up to {state.max_bytes / 2**20:.0f} MiB)")
+    return Check("spool", None, f"{state.items} item(s) in {state.records} batch(es), {state.bytes / 2**20:.1f} MiB "
+                                f"in {state.directory}: replayed by the next exporter that reaches the database")
+
+
+def exporter_counters(conn: psycopg.Connection, schema: str, window_minutes: int) -> Check:
+    """The exporters' own counters over the window, from the metric events they wrote
+    (delta points: their sum is what happened in the window)."""
+    window = f"{int(window_minutes)} minutes"
+    rows = conn.execute(
+        sql.SQL("SELECT source, data->'points' FROM {}"
+                " WHERE event_type = 'metric' AND data->>'name' IN"
+                " ('otel_supabase_exporter.items', 'otel_supabase_exporter.items.set_aside')"
+                " AND \"timestamp\" > now() - %s::interval").format(
+            sql.Identifier(schema, "monitoring_events")), (window,)).fetchall()
+    if not rows:
+        return Check("exporter counters", None, f"no report in the last {window} "
+                                                "(exporters set up by configure() report theirs every minute)")
+    totals: dict[str, dict[str, int]] = {}
+    for source, points in rows:
+        per_source = totals.setdefault(source, {})
+        for point in points or []:
+            attrs = point.get("attributes", {})
+            label = attrs.get("outcome") or f"{attrs.get('kind')} ({attrs.get('reason')})"
+            key = f"{attrs.get('signal')} {label}"
+            per_source[key] = per_source.get(key, 0) + int(point.get("value") or 0)
+    parts = [f"{source}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v)
+             for source, counts in sorted(totals.items())]
+    lost = any(k.split(" ", 1)[1].startswith(("dropped", "failed")) and v
+               for counts in totals.values() for k, v in counts.items())
+    return Check("exporter counters", False if lost else True,
+                 f"last {window}: " + "; ".join(parts) + (" — items were LOST" if lost else ""))

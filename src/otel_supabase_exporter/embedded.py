@@ -11,12 +11,16 @@ from typing import Any
 
 import platformdirs
 import psycopg
+from psycopg import conninfo
 
 from .config import ConfigurationError, Settings
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _servers: dict[Path, object] = {}
+
+
+APPLICATION_NAME = "otel-supabase-exporter"
 
 
 def resolve_dsn(settings: Settings) -> str:
@@ -30,8 +34,15 @@ def connection_kwargs(settings: Settings) -> dict[str, Any]:
     autocommit: every transaction is explicit. prepare_threshold=None: transaction-mode
     poolers (Supabase :6543, PgBouncer) cannot keep prepared statements, so none are made.
     """
-    return {"autocommit": True, "prepare_threshold": None,
-            "connect_timeout": max(1, math.ceil(settings.timeout_s))}
+    kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": None,
+                              "connect_timeout": max(1, math.ceil(settings.timeout_s))}
+    try:
+        named = bool(settings.dsn and conninfo.conninfo_to_dict(settings.dsn).get("application_name"))
+    except psycopg.ProgrammingError:
+        named = False
+    if not named:  # visible in pg_stat_activity; the DSN's own name wins
+        kwargs["application_name"] = APPLICATION_NAME
+    return kwargs
 
 
 def connect(settings: Settings) -> psycopg.Connection:

@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any
 
+from opentelemetry import metrics
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, MetricsData
 from opentelemetry.sdk.metrics.view import View
 
@@ -111,4 +112,7 @@ class SupabaseMetricReader(MinuteAlignedMetricReader):
 
     def __init__(self, dsn: str | None = None, *, schema: str | None = None, timeout: float | None = None,
                  interval_s: float | None = None) -> None:
-        super().__init__(SupabaseMetricExporter(dsn, schema=schema, timeout=timeout), interval_s=interval_s)
+        exporter = SupabaseMetricExporter(dsn, schema=schema, timeout=timeout)
+        super().__init__(exporter, interval_s=interval_s)
+        # Autoconfiguration sets the global provider this reader belongs to right after.
+        exporter._delivery.observe(metrics.get_meter_provider())

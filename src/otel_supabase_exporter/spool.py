@@ -46,6 +46,8 @@ class SpoolState:
     segments: int
     bytes: int
     max_bytes: int
+    records: int = 0
+    items: int = 0
 
 
 class Spool:
@@ -145,7 +147,13 @@ class Spool:
 
     def state(self) -> SpoolState:
         segments = self._segments()
-        return SpoolState(str(self.directory), len(segments), sum(_size(p) for p in segments), self.max_bytes)
+        records = items = 0
+        for path in segments:
+            r, i = _count(path)
+            records += r
+            items += i
+        return SpoolState(str(self.directory), len(segments), sum(_size(p) for p in segments), self.max_bytes,
+                          records, items)
 
     def replay(self, deliver: Callable[[dict[str, Any], int], bool],
                on_torn: Callable[[int], None] | None = None) -> tuple[int, int]:
@@ -184,6 +192,25 @@ class Spool:
 
     def close(self) -> None:
         self.seal()
+
+
+def _count(path: Path) -> tuple[int, int]:
+    """(complete records, items) in a segment, from the headers alone."""
+    records = items = 0
+    try:
+        with open(path, "rb") as fh:
+            while True:
+                header = fh.read(_HEADER.size)
+                if len(header) < _HEADER.size:
+                    break
+                magic, count, length, _ = _HEADER.unpack(header)
+                if magic != MAGIC or len(fh.read(length)) < length:
+                    break
+                records += 1
+                items += count
+    except OSError:
+        pass
+    return records, items
 
 
 def _size(path: Path) -> int:

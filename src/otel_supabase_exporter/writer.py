@@ -149,8 +149,9 @@ class PostgresWriter:
     def describe(self, exc: BaseException) -> str:
         """A one-line account of an error, with the DSN password removed."""
         hint = ""
-        if isinstance(exc, psycopg.errors.UndefinedTable):
-            hint = " (run `otel-supabase-exporter migrate`, then `doctor`)"
+        if isinstance(exc, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction,
+                            psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedObject)):
+            hint = " (the schema is not migrated: run `otel-supabase-exporter migrate`, then `doctor`)"
         elif isinstance(exc, psycopg.errors.InsufficientPrivilege):
             hint = " (the role lacks a privilege on the monitoring schema; `doctor` shows which)"
         return f"{type(exc).__name__}: {error_line(exc, self.settings.dsn)}{hint}"

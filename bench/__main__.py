@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from . import export, hotpath, ingest, queries
+from . import export, hotpath, ingest, memory, queries, scaleout
 from .common import database, machine
 
 SUITES = {
@@ -14,6 +14,8 @@ SUITES = {
     "ingest": ingest.run,
     "export": export.run,
     "queries": queries.run,
+    "scaleout": scaleout.run,
+    "memory": memory.run,
 }
 
 

@@ -2,9 +2,11 @@
 
 Every export goes through :class:`Delivery` (one per destination, shared by the exporters):
 
-* transient errors (connection lost or refused, admin shutdown, statement timeout,
-  serialization failure, deadlock, pooler errors) are retried with capped exponential
-  backoff and full jitter, within the export's time budget;
+* a connection that broke in use, a serialization failure or a deadlock is retried at once
+  (up to 3 attempts, exponential backoff with full jitter, within the export's time budget);
+* when no connection can be made or the server is too slow (statement timeout), the batch
+  goes to the spool at once and the database is tried again later, with capped exponential
+  backoff and jitter (the same for every transient error, pooler errors included);
 * permanent ones (missing table, missing privilege, bad password...) are logged once per
   cause, with what to do, and not retried for a while;
 * what could not be written goes to the :class:`~.spool.Spool` and an export reports success:
@@ -41,7 +43,7 @@ from .config import Settings, mask_dsn
 from .histogram import ExpHistogram
 from .mapping import MinuteRow, RowStream
 from .spool import Spool, SpoolState
-from .writer import PostgresWriter, WriteError, WriteResult
+from .writer import PostgresWriter, Unavailable, WriteError, WriteResult
 
 __all__ = ["Batch", "Delivery", "ExportStats", "delivery_for"]
 
@@ -49,6 +51,7 @@ _log = logging.getLogger(__name__)
 
 SIGNALS = ("spans", "logs", "metrics")
 RETRY_BASE_S = 0.1
+MAX_ATTEMPTS = 3
 RETRY_CAP_S = 5.0
 BREAKER_CAP_S = 30.0
 PERMANENT_BACKOFF_S = 60.0
@@ -179,6 +182,16 @@ def _minute_from_json(v: list) -> MinuteRow:
 # ---------------------------------------------------------------- errors
 
 
+def retry_now(exc: BaseException) -> bool:
+    """Worth an immediate retry within the export: the connection broke in use (a fresh one may
+    work) or the server asked us to (serialization failure, deadlock). Not when no connection
+    could be made, nor when the server is too slow: those go to the spool at once."""
+    cause = exc.__cause__ if isinstance(exc, WriteError) and exc.__cause__ is not None else exc
+    if isinstance(exc, Unavailable) or isinstance(cause, psycopg.errors.QueryCanceled):
+        return False
+    return is_transient(exc)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying soon: the connection or the server's state, not our request, was the problem."""
     cause = exc.__cause__ if isinstance(exc, WriteError) and exc.__cause__ is not None else exc
@@ -254,7 +267,7 @@ class Delivery:
                     break
                 attempt += 1
                 delay = _backoff(attempt, RETRY_CAP_S)
-                if time.monotonic() + delay >= deadline:
+                if not retry_now(exc) or attempt > MAX_ATTEMPTS or time.monotonic() + delay >= deadline:
                     self._failed(exc, permanent=False)
                     break
                 stats.add(retried=1)

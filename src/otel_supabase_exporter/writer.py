@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import struct
 import threading
+import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
@@ -15,7 +16,6 @@ from typing import Callable, Iterable, Iterator, Sequence
 import psycopg
 from psycopg import postgres, pq, sql
 from psycopg.adapt import Dumper
-from psycopg_pool import ConnectionPool
 
 from . import migrations
 from .config import Settings, error_line, mask_dsn
@@ -95,13 +95,29 @@ class WriteResult:
     rejected: Counter = field(default_factory=Counter)
 
 
+class Unavailable(WriteError):
+    """No connection could be made: the server is down, unreachable or refusing us."""
+
+
+MAX_IDLE_CONNECTIONS = 4
+MAX_CONNECTION_AGE_S = 600.0
+
+
 class PostgresWriter:
-    """Writes batches for every exporter of one (DSN, schema); shared through :func:`writer_for`."""
+    """Writes batches for every exporter of one (DSN, schema).
+
+    Connections are made on demand in the calling thread and at most
+    ``MAX_IDLE_CONNECTIONS`` are kept between batches. (psycopg_pool reconnects in a
+    background thread and makes callers wait for it: when the server is down that both
+    stalls an export for the whole timeout and logs every attempt, while an exporter
+    needs to learn at once that it must spool.)
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._pool: ConnectionPool | None = None
         self._lock = threading.Lock()
+        self._idle: list[tuple[float, psycopg.Connection]] = []
+        self._migrated = False
         self._known_days: set[date] = set()
         self._types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         self._schema = sql.Identifier(settings.schema)
@@ -111,40 +127,61 @@ class PostgresWriter:
 
     # -- connections
 
-    def _open_pool(self) -> ConnectionPool:
-        timeout = self.settings.timeout_s
-        pool = ConnectionPool(
-            resolve_dsn(self.settings),
-            min_size=0,
-            max_size=4,
-            open=False,
-            timeout=timeout,
-            name="otel-supabase-exporter",
-            kwargs=connection_kwargs(self.settings),
-            reconnect_timeout=timeout,
-        )
-        pool.open(wait=False)
-        if self.settings.should_auto_migrate:
-            with pool.connection(timeout=timeout) as conn:
+    def _connect(self) -> psycopg.Connection:
+        try:
+            conn = psycopg.connect(resolve_dsn(self.settings), **connection_kwargs(self.settings))
+        except Exception as exc:
+            raise Unavailable(self.describe(exc)) from exc
+        if self.settings.should_auto_migrate and not self._migrated:
+            try:
                 applied = migrations.migrate(conn, self.settings.schema)
-                if applied:
-                    _log.info("applied migrations to schema %s: %s", self.settings.schema, ", ".join(applied))
-        return pool
+            except Exception as exc:
+                conn.close()
+                raise WriteError(self.describe(exc)) from exc
+            self._migrated = True
+            if applied:
+                _log.info("applied migrations to schema %s: %s", self.settings.schema, ", ".join(applied))
+        return conn
+
+    def _take(self) -> psycopg.Connection:
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                born, conn = self._idle.pop()
+            if not conn.closed and now - born < MAX_CONNECTION_AGE_S:
+                conn._otel_born = born  # type: ignore[attr-defined]
+                return conn
+            conn.close()
+        conn = self._connect()
+        conn._otel_born = now  # type: ignore[attr-defined]
+        return conn
+
+    def _give_back(self, conn: psycopg.Connection) -> None:
+        if conn.closed or conn.info.transaction_status != pq.TransactionStatus.IDLE:
+            conn.close()
+            return
+        with self._lock:
+            if len(self._idle) < MAX_IDLE_CONNECTIONS:
+                self._idle.append((getattr(conn, "_otel_born", time.monotonic()), conn))
+                return
+        conn.close()
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
-        """A pooled autocommit connection; psycopg errors come out as :class:`WriteError`."""
+        """An autocommit connection; errors come out as :class:`WriteError` (:class:`Unavailable`
+        when none could be made). A connection that saw an error is not reused."""
+        conn = self._take()
         try:
-            with self._lock:
-                if self._pool is None:
-                    self._pool = self._open_pool()
-                pool = self._pool
-            with pool.connection(timeout=self.settings.timeout_s) as conn:
-                yield conn
+            yield conn
         except WriteError:
+            conn.close()
             raise
         except Exception as exc:
+            conn.close()
             raise WriteError(self.describe(exc)) from exc
+        self._give_back(conn)
 
     def describe(self, exc: BaseException) -> str:
         """A one-line account of an error, with the DSN password removed."""
@@ -158,9 +195,9 @@ class PostgresWriter:
 
     def close(self) -> None:
         with self._lock:
-            if self._pool is not None:
-                self._pool.close(timeout=self.settings.timeout_s)
-                self._pool = None
+            idle, self._idle = self._idle, []
+        for _, conn in idle:
+            conn.close()
 
     def _timeout(self, conn: psycopg.Connection) -> None:
         conn.execute("SELECT set_config('statement_timeout', %s, true)",

@@ -62,11 +62,9 @@ def run(dsn: str, mode: str = "quick") -> Table:
             if proc.returncode != 0:
                 raise RuntimeError(err[-2000:])
             report = json.loads(out.strip().splitlines()[-1])
-            deadline = time.monotonic() + 120  # what the workload left in the spool: the next process replays it
-            while totals(server.dsn, "bench_memory")[0] < report["ops"] and time.monotonic() < deadline:
-                proc2 = start_workload(server.dsn, "bench_memory", Path(tmp) / "spool", "--seconds", "1",
-                                       "--name", "replayer")
-                proc2.communicate(timeout=120)
+            # what the workload left in its spool at exit: the next process replays it
+            start_workload(server.dsn, "bench_memory", Path(tmp) / "spool", "--replay-only", "120").communicate(
+                timeout=300)
             raw, _, minute = totals(server.dsn, "bench_memory", "memory")
         finally:
             server.close()
@@ -84,6 +82,7 @@ def run(dsn: str, mode: str = "quick") -> Table:
     growth = max(peak("steady"), peak("outage"), peak("after")) - base
     stats = report["stats"]["spans"]
     table.notes += [
+        "RSS (MB) every sample: " + ", ".join(f"{rss:.0f}" for _, _, rss in samples),
         f"operations {report['ops']:,} ({report['ops'] / (steady + outage + after):,.0f}/s); spooled "
         f"{stats['spooled']:,}, replayed {stats['replayed']:,}; raw rows {raw:,}, 1-minute total {minute:,} "
         f"({'exact' if raw == minute == report['ops'] else 'NOT exact'})",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import psycopg
 from otel_supabase_exporter import configure, instrument_cache
 
 ROOT = Path(__file__).resolve().parents[1]
+RESERVOIR = 20_000
 
 
 def main() -> int:
@@ -33,16 +35,30 @@ def main() -> int:
     parser.add_argument("--name", default="faults")
     parser.add_argument("--no-telemetry", action="store_true", help="the same workload without monitoring")
     parser.add_argument("--work-us", type=float, default=0, help="busy work per operation (µs)")
+    parser.add_argument("--replay-only", type=float, default=0, metavar="SECONDS",
+                        help="no workload: wait (at most SECONDS) until the spool left by others is replayed")
     args = parser.parse_args()
+    if args.replay_only:
+        telemetry = configure(service_name="replayer", export_interval_s=1)
+        deadline = time.monotonic() + args.replay_only
+        while telemetry.stats()["spool"]["segments"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        telemetry.shutdown()
+        print(json.dumps({"ops": 0, "stats": telemetry.stats()}))
+        return 0
 
     telemetry = None if args.no_telemetry else configure(service_name="faults", export_interval_s=1)
     store: dict = {}
     cache = store if args.no_telemetry else instrument_cache(store, name=args.name, implementation="new")
     counts = [0] * args.threads
+    # A fixed-size uniform sample of per-operation latencies (reservoir), and the exact maximum:
+    # the workload's own bookkeeping must not grow with time (the memory benchmark watches it).
     latencies: list[list[float]] = [[] for _ in range(args.threads)]
+    worst = [0.0] * args.threads
     stop_at = time.monotonic() + args.seconds
 
     def run(t: int) -> None:
+        rng = random.Random(t)
         interval = 1.0 / args.rate if args.rate else 0.0
         next_at = time.monotonic()
         i = 0
@@ -57,7 +73,15 @@ def main() -> int:
                 end = time.perf_counter() + args.work_us / 1e6
                 while time.perf_counter() < end:
                     pass
-            latencies[t].append(time.perf_counter() - t0)
+            elapsed = time.perf_counter() - t0
+            worst[t] = max(worst[t], elapsed)
+            sample = latencies[t]
+            if len(sample) < RESERVOIR:
+                sample.append(elapsed)
+            else:
+                j = rng.randrange(i + 1)
+                if j < RESERVOIR:
+                    sample[j] = elapsed
             i += 1
             if interval:
                 next_at += interval
@@ -94,7 +118,7 @@ def main() -> int:
         "latency_us": {
             "p50": statistics.median(all_latencies) * 1e6,
             "p99": all_latencies[int(0.99 * (len(all_latencies) - 1))] * 1e6,
-            "max": all_latencies[-1] * 1e6,
+            "max": max(worst) * 1e6,
         },
         "stats": stats,
     }))
@@ -111,14 +135,13 @@ def run_workload(dsn: str, schema: str, spool: Path, *args: str, timeout: float 
 
 
 def start_workload(dsn: str, schema: str, spool: Path, *args: str,
-                   extra_env: dict[str, str] | None = None, script: str | None = None) -> subprocess.Popen:
-    """Start this workload (or ``script``) as an application configured from the environment."""
+                   extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start this workload as an application configured from the environment."""
     env = {**os.environ, "OTEL_EXPORTER_SUPABASE_DSN": dsn, "OTEL_EXPORTER_SUPABASE_SCHEMA": schema,
            "OTEL_EXPORTER_SUPABASE_SPOOL_DIR": str(spool), "OTEL_EXPORTER_SUPABASE_TIMEOUT": "2",
            "PYTHONPATH": str(ROOT), **(extra_env or {})}
-    command = [sys.executable, "-c", script] if script else [sys.executable, str(Path(__file__))]
-    return subprocess.Popen([*command, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT)
+    return subprocess.Popen([sys.executable, str(Path(__file__)), *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
 
 
 def totals(dsn: str, schema: str, name: str | None = None) -> tuple[int, int, int]:

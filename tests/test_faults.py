@@ -3,6 +3,7 @@ operations performed = raw rows stored = 1-minute totals (no loss, no double cou
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -47,25 +48,13 @@ def test_database_stopped_for_30_seconds_mid_workload(server, fault_schema, tmp_
         server.start()
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-3000:]
-    import json
-
     report = json.loads(out.strip().splitlines()[-1])
     spans = report["stats"]["spans"]
     assert spans["spooled"] > 0 and spans["dropped"] == {}
     # what the first process spooled after its last replay attempt is replayed by the next one
-    deadline = time.monotonic() + 60
-    while totals(server.dsn, fault_schema)[0] < report["ops"] and time.monotonic() < deadline:
-        workload(server.dsn, fault_schema, tmp_path / "spool", "--seconds", "0.5", "--name", "other")
+    workload(server.dsn, fault_schema, tmp_path / "spool", "--replay-only", "60")
     raw, distinct, minute = totals(server.dsn, fault_schema, name="faults")
     assert (raw, distinct, minute) == (report["ops"],) * 3
-
-
-REPLAYER = """
-import time
-from otel_supabase_exporter import configure
-configure(service_name="replayer")  # its exporters replay the spool they find
-time.sleep(60)
-"""
 
 
 def test_sigkill_mid_replay_then_a_new_process_on_the_same_spool(server, fault_schema, tmp_path):
@@ -78,14 +67,12 @@ def test_sigkill_mid_replay_then_a_new_process_on_the_same_spool(server, fault_s
     assert report["stats"]["spans"]["spooled"] == report["stats"]["spans"]["received"] > 0
     assert report["shutdown_s"] < 10  # database down: shutdown spools what it holds, within its timeout
     for _ in range(3):  # killed while replaying, at random moments
-        proc = start_workload(server.dsn, fault_schema, spool, script=REPLAYER)
+        proc = start_workload(server.dsn, fault_schema, spool, "--replay-only", "60")
         time.sleep(random.uniform(0.5, 2.0))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    workload(server.dsn, fault_schema, spool, "--seconds", "0.2", "--name", "other")
-    deadline = time.monotonic() + 60
-    while totals(server.dsn, fault_schema, "faults")[0] < report["ops"] and time.monotonic() < deadline:
-        workload(server.dsn, fault_schema, spool, "--seconds", "0.2", "--name", "other")
+    final = workload(server.dsn, fault_schema, spool, "--replay-only", "60")
+    assert final["stats"]["spool"]["segments"] == 0
     assert totals(server.dsn, fault_schema, "faults") == (report["ops"],) * 3
 
 
@@ -106,12 +93,8 @@ def test_database_restarted_while_copies_are_in_flight(server, fault_schema, tmp
         stop.set()
         thread.join()
     assert proc.returncode == 0, err[-3000:]
-    import json
-
     report = json.loads(out.strip().splitlines()[-1])
-    deadline = time.monotonic() + 60
-    while totals(server.dsn, fault_schema, "faults")[0] < report["ops"] and time.monotonic() < deadline:
-        workload(server.dsn, fault_schema, tmp_path / "spool", "--seconds", "0.5", "--name", "other")
+    workload(server.dsn, fault_schema, tmp_path / "spool", "--replay-only", "60")
     assert totals(server.dsn, fault_schema, "faults") == (report["ops"],) * 3
 
 
@@ -129,8 +112,6 @@ def test_through_pgbouncer_in_transaction_mode(server, fault_schema, tmp_path):
 def test_four_processes_with_three_threads_each_give_exact_sums(server, fault_schema, tmp_path):
     procs = [start_workload(server.dsn, fault_schema, tmp_path / f"spool{i}", "--seconds", "5", "--rate", "300",
                             "--threads", "3") for i in range(4)]
-    import json
-
     ops = 0
     for proc in procs:
         out, err = proc.communicate(timeout=120)

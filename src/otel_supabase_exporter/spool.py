@@ -221,26 +221,30 @@ def _size(path: Path) -> int:
 
 
 def _records(fd: int, path: Path, on_torn: Callable[[int], None] | None) -> Iterator[tuple[dict[str, Any], int]]:
+    """The complete records of a segment, read one at a time (memory stays at one record)."""
     with os.fdopen(os.dup(fd), "rb") as fh:
-        data = fh.read()
-    pos = 0
-    while pos < len(data):
-        header = data[pos:pos + _HEADER.size]
-        if len(header) < _HEADER.size:
-            _torn(path, pos, "short header", on_torn)
-            return
-        magic, count, length, crc = _HEADER.unpack(header)
-        body = data[pos + _HEADER.size:pos + _HEADER.size + length]
-        if magic != MAGIC or len(body) < length or zlib.crc32(body) != crc:
-            _torn(path, pos, "incomplete or corrupt record", on_torn)
-            return
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            _torn(path, pos, "unreadable record", on_torn)
-            return
-        pos += _HEADER.size + length
-        yield payload, count
+        fh.seek(0)
+        pos = 0
+        while True:
+            header = fh.read(_HEADER.size)
+            if not header:
+                return
+            if len(header) < _HEADER.size:
+                _torn(path, pos, "short header", on_torn)
+                return
+            magic, count, length, crc = _HEADER.unpack(header)
+            body = fh.read(length) if magic == MAGIC else b""
+            if magic != MAGIC or len(body) < length or zlib.crc32(body) != crc:
+                _torn(path, pos, "incomplete or corrupt record", on_torn)
+                return
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                _torn(path, pos, "unreadable record", on_torn)
+                return
+            del body
+            pos += _HEADER.size + length
+            yield payload, count
 
 
 def _torn(path: Path, offset: int, what: str, on_torn: Callable[[int], None] | None) -> None:

@@ -1,4 +1,4 @@
-"""The ``otel-supabase-exporter`` command: migrate, doctor, demo, summary."""
+"""The ``otel-supabase-exporter`` command: migrate, doctor, demo, maintain, summary."""
 
 from __future__ import annotations
 
@@ -88,6 +88,34 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_maintain(args: argparse.Namespace) -> int:
+    import threading
+
+    from .maintenance import maintain, maintain_every, set_retention
+
+    settings = _settings(args)
+    with connect(settings) as conn:
+        set_retention(conn, settings.schema, raw_retention=args.raw_retention,
+                      minute_retention=args.minute_retention, hour_retention=args.hour_retention,
+                      event_retention=args.event_retention)
+        if args.every is None:
+            _print_steps(maintain(conn, settings.schema))
+            return 0
+    stop = threading.Event()
+    try:
+        maintain_every(lambda: connect(settings), settings.schema, args.every.total_seconds(), stop, _print_steps)
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
+def _print_steps(steps: list[tuple[str, int]]) -> None:
+    from datetime import datetime, timezone
+
+    done = ", ".join(f"{step}: {n}" for step, n in steps)
+    print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} maintain: {done}", flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="otel-supabase-exporter",
@@ -111,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=20.0, help="how long the workload runs (default 20)")
     p.add_argument("--service-name", default="otel-supabase-demo")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("maintain", help="roll up hours, make partitions, apply retention (SQL: <schema>.maintain())")
+    p.add_argument("--every", type=_parse_window, help="run in a loop, e.g. 60s (default: once)")
+    for name, default in (("raw", "7d"), ("minute", "30d"), ("hour", "365d"), ("event", "90d")):
+        p.add_argument(f"--{name}-retention", type=_parse_window, dest=f"{name}_retention",
+                       help=f"keep {name} rows this long, e.g. 14d (stored in maintenance_settings; default {default})")
+    p.set_defaults(func=cmd_maintain)
 
     p = sub.add_parser("summary", help="performance per cache and implementation")
     p.add_argument("--window", type=_parse_window, default=timedelta(hours=1), help="e.g. 30m, 1h, 7d")

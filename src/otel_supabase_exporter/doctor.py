@@ -13,11 +13,13 @@ from .config import Settings
 
 EXPECTED_TABLES = (
     "cache_metrics", "monitoring_events", "cache_metrics_1min", "cache_metrics_1hour",
-    "cache_baseline_metrics", "cache_auditor_observations", "export_batches", migrations.LEDGER_TABLE,
+    "cache_baseline_metrics", "cache_auditor_observations", "export_batches", "maintenance_settings",
+    "rollup_queue", migrations.LEDGER_TABLE,
 )
 EXPECTED_FUNCTIONS = (
     "calculate_hit_rate", "get_cache_performance_summary", "ensure_cache_metrics_partitions",
-    "exp_hist_merge", "exp_hist_quantiles", "sync_realtime_publication",
+    "exp_hist_merge", "exp_hist_quantiles", "sync_realtime_publication", "rollup_hours", "apply_retention",
+    "maintain",
 )
 
 

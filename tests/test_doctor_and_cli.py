@@ -62,3 +62,21 @@ def test_connection_errors_never_show_the_password(capsys):
     captured = capsys.readouterr()
     assert secret not in captured.out + captured.err
     assert "127.0.0.1" in captured.out and "****" in captured.out
+
+
+def test_doctor_reports_raw_coverage_of_complete_minutes(pg_dsn, schema):
+    import psycopg
+
+    from otel_supabase_exporter.doctor import raw_coverage
+
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'SELECT "{schema}".ensure_cache_metrics_partitions(current_date - 1, current_date)')
+        minute = conn.execute("SELECT date_trunc('minute', now()) - interval '3 minutes'").fetchone()[0]
+        conn.execute(f'INSERT INTO "{schema}".cache_metrics_1min (minute_window, cache_name, implementation_type,'
+                     f" service_name, hits, misses) VALUES (%s, 'c', 'new', 's', 3, 1)", (minute,))
+        for i in range(3):
+            conn.execute(f'INSERT INTO "{schema}".cache_metrics (id, "timestamp", cache_name, implementation_type,'
+                         f" operation_type) VALUES (gen_random_uuid(), %s + %s * interval '1 second', 'c', 'new',"
+                         f" 'hit')", (minute, i))
+        check = raw_coverage(conn, schema, 10)
+    assert check.ok is None and "3 raw rows for 4 operations" in check.detail and "75.0 %" in check.detail

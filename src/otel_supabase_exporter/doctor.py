@@ -111,8 +111,35 @@ def run_checks(conn: psycopg.Connection, schema: str, window_minutes: int = 10) 
                         f"{agg[0]} rows, {agg[1]} operations in the last {window}" if agg[0]
                         else f"none in the last {window}: is the metrics exporter configured "
                              "(OTEL_METRICS_EXPORTER=supabase or configure())? Rows appear after each minute"))
+    if raw[0] and agg[0]:
+        checks.append(raw_coverage(conn, schema, window_minutes))
     checks.append(exporter_counters(conn, schema, window_minutes))
     return checks
+
+
+def raw_coverage(conn: psycopg.Connection, schema: str, window_minutes: int) -> Check:
+    """How many of the operations the 1-minute rows count have a raw row, over complete minutes
+    of the window. Below 100 %: spans were not sampled, or the SDK's span queue overflowed
+    (it drops the oldest spans when the application produces them faster than they are
+    exported); the 1-minute counts stay exact either way."""
+    window = f"{int(window_minutes)} minutes"
+    ops, raw = conn.execute(
+        sql.SQL("WITH w AS (SELECT date_trunc('minute', now() - %s::interval) AS lo,"
+                " date_trunc('minute', now()) - interval '1 minute' AS hi)"
+                " SELECT (SELECT coalesce(sum(total_operations), 0)::bigint FROM {m}, w"
+                "         WHERE minute_window >= w.lo AND minute_window < w.hi),"
+                "        (SELECT count(*) FROM {r}, w WHERE \"timestamp\" >= w.lo AND \"timestamp\" < w.hi"
+                "         AND operation_type <> 'evict')").format(
+            m=sql.Identifier(schema, "cache_metrics_1min"), r=sql.Identifier(schema, "cache_metrics")),
+        (window,)).fetchone()
+    if not ops:
+        return Check("raw coverage", None, "no complete minute with operations in the window yet")
+    share = 100.0 * raw / ops
+    detail = f"{raw} raw rows for {ops} operations in the 1-minute rows ({share:.1f} %)"
+    if share >= 99.9:
+        return Check("raw coverage", True, detail)
+    return Check("raw coverage", None, detail + ": spans sampled out, or dropped by the SDK's span queue when "
+                                                 "the application outpaces the export (OTEL_BSP_MAX_QUEUE_SIZE)")
 
 
 def spool_check(settings: Settings) -> Check:

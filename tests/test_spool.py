@@ -13,7 +13,7 @@ from otel_supabase_exporter.spool import Spool
 
 def _replay_all(spool: Spool) -> list[dict]:
     got: list[dict] = []
-    spool.replay(lambda payload, items: got.append(payload) or True)
+    spool.replay(lambda payload, items, tag: got.append(payload) or True)
     return got
 
 
@@ -30,7 +30,7 @@ def test_a_refused_batch_stops_the_replay_and_everything_stays(tmp_path):
     for i in range(3):
         spool.append({"n": i}, items=1)
     seen = []
-    spool.replay(lambda payload, items: seen.append(payload["n"]) or payload["n"] < 1)
+    spool.replay(lambda payload, items, tag: seen.append(payload["n"]) or payload["n"] < 1)
     assert seen == [0, 1]
     assert [p["n"] for p in _replay_all(spool)] == [0, 1, 2]  # replays are idempotent downstream
 
@@ -38,7 +38,7 @@ def test_a_refused_batch_stops_the_replay_and_everything_stays(tmp_path):
 def test_a_torn_last_record_is_skipped_and_counted_and_the_rest_replays(tmp_path):
     spool = Spool(tmp_path, max_bytes=10_000_000)
     for i in range(4):
-        spool.append({"n": i, "pad": "y" * 100}, items=2)
+        spool.append({"n": i, "pad": os.urandom(100).hex()}, items=2)  # ~230-byte records
     spool.seal()
     (segment,) = list(tmp_path.iterdir())
     data = segment.read_bytes()
@@ -46,12 +46,12 @@ def test_a_torn_last_record_is_skipped_and_counted_and_the_rest_replays(tmp_path
         segment.write_bytes(data[:cut])
         torn = []
         got = []
-        Spool(tmp_path, max_bytes=10_000_000).replay(lambda p, n: got.append(p["n"]) or False,
+        Spool(tmp_path, max_bytes=10_000_000).replay(lambda p, n, t: got.append(p["n"]) or False,
                                                      on_torn=torn.append)
         assert got == [0]  # refused: the segment stays for the next cut
         got.clear()
         spool2 = Spool(tmp_path, max_bytes=10_000_000)
-        spool2.replay(lambda p, n: got.append(p["n"]) or True, on_torn=torn.append)
+        spool2.replay(lambda p, n, t: got.append(p["n"]) or True, on_torn=torn.append)
         assert got == [0, 1, 2] and torn == [1]
         segment.write_bytes(data)  # restore for the next cut (the replay deleted it)
 
@@ -61,9 +61,9 @@ def test_overflow_drops_the_oldest_whole_segments_and_counts_them(tmp_path, monk
 
     monkeypatch.setattr(spool_module, "SEGMENT_BYTES", 2_000)
     dropped: list[tuple[str, int]] = []
-    spool = Spool(tmp_path, max_bytes=6_000, on_drop=lambda reason, items, payload: dropped.append((reason, items)))
+    spool = Spool(tmp_path, max_bytes=6_000, on_drop=lambda reason, items, tag: dropped.append((reason, items)))
     for i in range(40):
-        assert spool.append({"n": i, "pad": "z" * 400}, items=3)
+        assert spool.append({"n": i, "pad": os.urandom(300).hex()}, items=3)  # incompressible
     assert spool.bytes() <= 6_000
     kept = [p["n"] for p in _replay_all(spool)]
     assert kept == list(range(40 - len(kept), 40))  # the newest survive, in order
@@ -99,6 +99,6 @@ def test_sigkill_at_random_moments_never_corrupts_what_was_written(tmp_path):
         proc.wait()
         torn: list[int] = []
         got = []
-        Spool(directory, max_bytes=10**9).replay(lambda p, n: got.append(p["n"]) or True, on_torn=torn.append)
+        Spool(directory, max_bytes=10**9).replay(lambda p, n, t: got.append(p["n"]) or True, on_torn=torn.append)
         assert got == list(range(len(got))) and len(got) > 0  # a gapless prefix of what was appended
         assert len(torn) <= 1

@@ -311,16 +311,16 @@ class Delivery:
         kept = True
         for part in batch.split(SPOOL_RECORD_ROWS):
             n = part.items
-            if self.spool.append(part.payload(), n):
+            if self.spool.append(part.payload(), n, SIGNALS.index(part.signal)):
                 stats.add(spooled=n)
             else:
                 stats.add(failed=n)
                 kept = False
         return kept
 
-    def _spool_dropped(self, reason: str, items: int, payload: dict[str, Any] | None) -> None:
-        signal = payload.get("signal") if isinstance(payload, dict) else None
-        self.stats[signal if signal in self.stats else "spans"].add_reasons("dropped", {reason: items})
+    def _spool_dropped(self, reason: str, items: int, tag: int) -> None:
+        signal = SIGNALS[tag] if 0 <= tag < len(SIGNALS) else "spans"
+        self.stats[signal].add_reasons("dropped", {reason: items})
 
     def _succeeded(self) -> None:
         with self._lock:
@@ -364,14 +364,14 @@ class Delivery:
         if self.spool is None or not self.spool.state().segments:
             return 0
 
-        def deliver(payload: dict[str, Any], items: int) -> bool:
+        def deliver(payload: dict[str, Any], items: int, tag: int) -> bool:
             if self._closed.is_set():
                 return False
             try:
                 batch = Batch.from_payload(payload)
             except Exception as exc:
                 _log.warning("unreadable batch in the spool skipped (%s)", type(exc).__name__)
-                self._spool_dropped("unreadable spool record", items, payload)
+                self._spool_dropped("unreadable spool record", items, tag)
                 return True
             started = time.monotonic()
             try:

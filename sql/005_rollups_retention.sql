@@ -151,6 +151,40 @@ BEGIN
 END
 $$;
 
+-- The exact merge of many histograms at once, set-based (about twice as fast as folding
+-- exp_hist_merge over them): every bucket goes to the smallest scale among them, then the
+-- scale is lowered until at most max_buckets buckets are needed. Same result as exp_hist_agg.
+CREATE FUNCTION exp_hist_merge_all(hs exp_histogram[], max_buckets integer DEFAULT 320)
+RETURNS exp_histogram
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path FROM CURRENT
+AS $$
+    WITH h AS (
+        SELECT (x).scale AS scale, (x).index_offset AS off, (x).counts AS counts
+        FROM unnest(hs) AS x
+        WHERE cardinality((x).counts) > 0
+    ), s AS (
+        SELECT min(scale) AS s FROM h
+    ), b AS (
+        SELECT (h.off + u.o::integer - 1) >> (h.scale - s.s) AS idx, sum(u.c) AS c
+        FROM h, s, unnest(h.counts) WITH ORDINALITY AS u(c, o)
+        WHERE u.c <> 0
+        GROUP BY 1
+    ), k AS (
+        SELECT min(k) AS k
+        FROM (SELECT min(idx) AS lo, max(idx) AS hi FROM b) AS r, generate_series(0, 62) AS k
+        WHERE (r.hi >> k) - (r.lo >> k) + 1 <= max_buckets
+    ), f AS (
+        SELECT idx >> k.k AS j, sum(c)::bigint AS c FROM b, k GROUP BY 1
+    )
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM f) THEN
+        ROW((SELECT s FROM s) - (SELECT k FROM k), (SELECT min(j) FROM f),
+            (SELECT array_agg(coalesce(f.c, 0) ORDER BY g)
+             FROM generate_series((SELECT min(j) FROM f), (SELECT max(j) FROM f)) AS g
+             LEFT JOIN f ON f.j = g))::exp_histogram
+    END
+$$;
+
 -- Recomputes the queued hours from their 1-minute rows (replacing, so running it twice
 -- changes nothing); returns the hour rows written. Concurrent callers share the queue.
 CREATE FUNCTION rollup_hours(p_limit integer DEFAULT 20000)
@@ -179,7 +213,7 @@ BEGIN
                sum(m.errors)::bigint AS errors, sum(m.latency_count)::bigint AS latency_count,
                sum(m.latency_sum_ms) AS latency_sum_ms, min(m.min_response_time_ms) AS min_ms,
                max(m.max_response_time_ms) AS max_ms, sum(m.latency_zero_count)::bigint AS zero_count,
-               exp_hist_agg(m.latency_histogram) AS histogram,
+               exp_hist_merge_all(array_agg(m.latency_histogram)) AS histogram,
                (array_agg(m.cache_size ORDER BY m.minute_window DESC)
                     FILTER (WHERE m.cache_size IS NOT NULL))[1] AS cache_size
         FROM claimed AS c
@@ -394,7 +428,7 @@ AS $$
                sum(s.errors)::bigint AS s_errors, sum(s.latency_count)::bigint AS s_lcount,
                sum(s.latency_sum_ms) AS s_lsum, sum(s.latency_zero_count)::bigint AS s_zero,
                min(s.min_response_time_ms) AS s_min, max(s.max_response_time_ms) AS s_max,
-               exp_hist_agg(s.latency_histogram) AS s_hist,
+               exp_hist_merge_all(array_agg(s.latency_histogram)) AS s_hist,
                (array_agg(s.cache_size ORDER BY s.w_last DESC) FILTER (WHERE s.cache_size IS NOT NULL))[1] AS s_size,
                min(s.w_first) AS s_first, max(s.w_last) AS s_last
         FROM src AS s

@@ -101,7 +101,7 @@ def _point(draw, histogram: bool):
     if histogram:
         return SimpleNamespace(**base, count=draw(st.integers(-5, 10**6) | values), sum=draw(floats | values),
                                min=draw(floats), max=draw(floats), zero_count=draw(st.integers(-3, 10)),
-                               scale=draw(st.integers(-30, 30)),
+                               scale=draw(st.integers(-30, 30) | st.sampled_from([10**9, -10**9])),
                                positive=SimpleNamespace(offset=draw(st.integers(-10**6, 10**6)),
                                                         bucket_counts=draw(st.lists(st.integers(-2, 10**9),
                                                                                     max_size=400))),

@@ -203,7 +203,7 @@ def is_transient(exc: BaseException) -> bool:
 
 def release_memory() -> None:
     """Give freed heap memory back to the system (glibc only). A replay allocates and frees a
-    lot from another thread than the exports do; without this, glibc keeps the pages and the
+    lot, in a thread of its own; without this, glibc keeps the freed pages and the
     process's resident size steps up after each outage."""
     global _malloc_trim
     if _malloc_trim is None:

@@ -567,15 +567,22 @@ def map_metrics(metrics_data: Any) -> MetricRows:
 def _add_duration(row: MinuteRow, point: Any, rejected: Rejected) -> None:
     count = _int_or_none(getattr(point, "count", None))
     total = getattr(point, "sum", None)
-    if count is None or count <= 0 or not isinstance(total, (int, float)) or not math.isfinite(total):
+    total_ms = total * 1000.0 if isinstance(total, (int, float)) and not isinstance(total, bool) else math.nan
+    if count is None or count <= 0 or not math.isfinite(total_ms):
         if count:
             rejected.add("invalid duration point")
         return
     low, high = getattr(point, "min", None), getattr(point, "max", None)
     positive = getattr(point, "positive", None)
     if positive is not None:  # exponential histogram
-        zero = _int_or_none(point.zero_count) or 0
-        counts = tuple(int(c) for c in positive.bucket_counts)
+        zero = _int_or_none(point.zero_count)
+        counts = tuple(_int_or_none(c) for c in positive.bucket_counts)
+        scale = _int_or_none(getattr(point, "scale", None))
+        if zero is None or zero < 0 or any(c is None or c < 0 for c in counts) \
+                or scale is None or not -10 <= scale <= 20 \
+                or _int_or_none(getattr(positive, "offset", None)) is None:  # OpenTelemetry's scale range
+            rejected.add("invalid duration point")
+            return
         negative = sum(getattr(point.negative, "bucket_counts", ()) or ())
         if negative:
             rejected.add("negative durations")
@@ -583,7 +590,7 @@ def _add_duration(row: MinuteRow, point: Any, rejected: Rejected) -> None:
         row.latency_zero_count += zero
         row.histogram = merge(row.histogram, ExpHistogram(point.scale, positive.offset, counts))
     row.latency_count += count
-    row.latency_sum_ms += max(total, 0.0) * 1000.0
+    row.latency_sum_ms += max(total_ms, 0.0)
     if isinstance(low, (int, float)) and math.isfinite(low) and low >= 0:
         low_ms = low * 1000.0
         row.min_response_time_ms = low_ms if row.min_response_time_ms is None else min(row.min_response_time_ms, low_ms)

@@ -102,3 +102,24 @@ def test_sigkill_at_random_moments_never_corrupts_what_was_written(tmp_path):
         Spool(directory, max_bytes=10**9).replay(lambda p, n, t: got.append(p["n"]) or True, on_torn=torn.append)
         assert got == list(range(len(got))) and len(got) > 0  # a gapless prefix of what was appended
         assert len(torn) <= 1
+
+
+def test_without_file_locks_the_spool_is_off_and_said_so(tmp_path, monkeypatch, caplog):
+    # A platform without fcntl (Windows) cannot be made real here: the module attribute is patched.
+    import pytest
+
+    from otel_supabase_exporter import Settings
+    from otel_supabase_exporter import spool as spool_module
+    from otel_supabase_exporter.delivery import Delivery
+    from otel_supabase_exporter.spool import SpoolUnavailable
+    from otel_supabase_exporter.writer import PostgresWriter
+
+    monkeypatch.setattr(spool_module, "fcntl", None)
+    with pytest.raises(SpoolUnavailable):
+        Spool(tmp_path, max_bytes=1000)
+    settings = Settings(dsn="postgresql://nobody@127.0.0.1:1/x", spool_dir=str(tmp_path))
+    delivery = Delivery(settings, PostgresWriter(settings))
+    try:
+        assert delivery.spool is None and "spool is off" in caplog.text
+    finally:
+        delivery.close(timeout_s=1)

@@ -42,7 +42,7 @@ from psycopg import conninfo
 from .config import Settings, mask_dsn
 from .histogram import ExpHistogram
 from .mapping import MinuteRow, RowStream
-from .spool import Spool, SpoolState
+from .spool import Spool, SpoolState, SpoolUnavailable
 from .writer import PostgresWriter, Unavailable, WriteError, WriteResult
 
 __all__ = ["Batch", "Delivery", "ExportStats", "delivery_for"]
@@ -252,7 +252,11 @@ class Delivery:
         self.torn_records = 0
         self.spool: Spool | None = None
         if settings.spool_max_bytes > 0:
-            self.spool = Spool(_spool_directory(settings), settings.spool_max_bytes, on_drop=self._spool_dropped)
+            try:
+                self.spool = Spool(_spool_directory(settings), settings.spool_max_bytes,
+                                   on_drop=self._spool_dropped)
+            except SpoolUnavailable as exc:
+                _log.warning("%s; batches the database cannot take are dropped (counted)", exc)
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._wake = threading.Event()

@@ -145,11 +145,14 @@ def raw_coverage(conn: psycopg.Connection, schema: str, window_minutes: int) -> 
 def spool_check(settings: Settings) -> Check:
     """What waits in this destination's spool (readable even when the database is not)."""
     from .delivery import _spool_directory
-    from .spool import Spool
+    from .spool import Spool, SpoolUnavailable
 
     if settings.spool_max_bytes <= 0:
         return Check("spool", None, "off (OTEL_EXPORTER_SUPABASE_SPOOL_MAX_BYTES=0): batches are dropped in outages")
-    state = Spool(_spool_directory(settings), settings.spool_max_bytes).state()
+    try:
+        state = Spool(_spool_directory(settings), settings.spool_max_bytes).state()
+    except SpoolUnavailable as exc:
+        return Check("spool", None, str(exc))
     if not state.segments:
         return Check("spool", True, f"empty ({state.directory}, up to {state.max_bytes / 2**20:.0f} MiB)")
     return Check("spool", None, f"{state.items} item(s) in {state.records} batch(es), {state.bytes / 2**20:.1f} MiB "

@@ -13,7 +13,6 @@ while written or replayed twice at once. A crashed process's locks vanish with i
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -27,7 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Spool", "SpoolState"]
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): no spool, see Spool.__init__
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["Spool", "SpoolState", "SpoolUnavailable"]
 
 _log = logging.getLogger(__name__)
 
@@ -51,11 +55,17 @@ class SpoolState:
     items: int = 0
 
 
+class SpoolUnavailable(RuntimeError):
+    """This platform has no file locks (``fcntl``) to share a spool safely."""
+
+
 class Spool:
     """Segments under ``directory``, at most ``max_bytes`` in all (the oldest are dropped first)."""
 
     def __init__(self, directory: str | os.PathLike[str], max_bytes: int,
                  on_drop: Callable[[str, int, int], None] | None = None) -> None:
+        if fcntl is None:
+            raise SpoolUnavailable("no fcntl file locks on this platform: the spool is off")
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self._on_drop = on_drop

@@ -41,7 +41,7 @@ from psycopg import conninfo
 
 from .config import Settings, mask_dsn
 from .histogram import ExpHistogram
-from .mapping import MinuteRow, RowStream
+from .mapping import MinuteRow, RowStream, all_rows
 from .spool import Spool, SpoolState, SpoolUnavailable
 from .writer import PostgresWriter, Unavailable, WriteError, WriteResult
 
@@ -50,6 +50,7 @@ __all__ = ["Batch", "Delivery", "ExportStats", "delivery_for"]
 _log = logging.getLogger(__name__)
 
 SIGNALS = ("spans", "logs", "metrics")
+OUTCOMES = ("received", "exported", "duplicates", "retried", "spooled", "replayed", "failed")
 RETRY_BASE_S = 0.1
 MAX_ATTEMPTS = 3
 RETRY_CAP_S = 5.0
@@ -99,9 +100,9 @@ class ExportStats:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"received": self.received, "exported": self.exported, "duplicates": self.duplicates,
-                    "retried": self.retried, "spooled": self.spooled, "replayed": self.replayed,
-                    "failed": self.failed, "rejected": dict(self.rejected), "dropped": dict(self.dropped)}
+            out: dict[str, Any] = {name: getattr(self, name) for name in OUTCOMES}
+            out.update(rejected=dict(self.rejected), dropped=dict(self.dropped))
+            return out
 
 
 # ---------------------------------------------------------------- batches
@@ -118,8 +119,7 @@ class Batch:
 
     @property
     def items(self) -> int:
-        rows = self.rows.all() if isinstance(self.rows, RowStream) else self.rows
-        return len(rows) + len(self.events)
+        return len(all_rows(self.rows)) + len(self.events)
 
     def write(self, writer: PostgresWriter) -> WriteResult:
         if self.signal == "metrics":
@@ -133,7 +133,7 @@ class Batch:
         """Batches of at most ``size`` rows or events each. Spooling small records keeps every
         (de)serialisation short: it holds the GIL, so the application must not wait for it.
         A minute merge's parts get batch ids derived from its own, so each stays exactly-once."""
-        rows = self.rows.all() if isinstance(self.rows, RowStream) else list(self.rows)
+        rows = list(all_rows(self.rows))
         parts = [Batch(self.signal, rows[i:i + size], (), None) for i in range(0, len(rows), size)]
         events = list(self.events)
         parts += [Batch(self.signal, [], events[i:i + size], None) for i in range(0, len(events), size)]
@@ -143,7 +143,7 @@ class Batch:
         return parts
 
     def payload(self) -> dict[str, Any]:
-        rows = self.rows.all() if isinstance(self.rows, RowStream) else self.rows
+        rows = all_rows(self.rows)
         if self.signal == "metrics":
             encoded: list = [_minute_json(r) for r in rows]  # type: ignore[arg-type]
         else:
@@ -365,7 +365,7 @@ class Delivery:
 
     def replay(self) -> int:
         """Replay the spool now (oldest first); returns the batches written."""
-        if self.spool is None or not self.spool.state().segments:
+        if self.spool is None or self.spool.empty():
             return 0
 
         def deliver(payload: dict[str, Any], items: int, tag: int) -> bool:
@@ -408,9 +408,7 @@ class Delivery:
 
         def items(options: Any) -> list[Observation]:
             return [Observation(snap[outcome], {"signal": signal, "outcome": outcome})
-                    for signal, snap in snapshots()
-                    for outcome in ("received", "exported", "duplicates", "retried", "spooled", "replayed",
-                                    "failed")]
+                    for signal, snap in snapshots() for outcome in OUTCOMES]
 
         def set_aside(options: Any) -> list[Observation]:
             out = [Observation(n, {"signal": signal, "kind": kind, "reason": reason})

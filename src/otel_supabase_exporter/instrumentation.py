@@ -44,7 +44,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from . import semconv as sc
 from .keys import KeyHasher, default_hasher
-from .producer import SLOT, SLOTS, producer_for
+from .producer import SLOT, SLOTS, producer_for, slot_attributes
 
 __all__ = ["instrument_cache", "cached", "InstrumentedCache", "InstrumentedMapping"]
 
@@ -55,10 +55,6 @@ _time_ns = time.time_ns
 _MAX_ERROR_MESSAGE = 1024
 
 T = TypeVar("T")
-
-
-def _env_record_keys() -> bool:
-    return os.environ.get("OTEL_EXPORTER_SUPABASE_RECORD_KEYS", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 class _Sizes:
@@ -175,9 +171,7 @@ class _Series:
         self.name = name
         self.implementation = implementation
         self.base_attrs = {sc.ATTR_NAME: name, sc.ATTR_IMPLEMENTATION: implementation}
-        self.attrs = tuple(
-            {**self.base_attrs, sc.ATTR_OPERATION: op, sc.ATTR_RESULT: res} for op, res in SLOTS
-        )
+        self.attrs = slot_attributes(name, implementation)
         self.sizes = _sizes_for(meter_provider)
         accumulator = producer_for(meter_provider).accumulator(name, implementation)
         self.record = accumulator.record
@@ -190,7 +184,8 @@ class _Series:
             self._tracer = None
         else:
             self._tracer = tracer_provider.get_tracer(sc.SCOPE, sc.VERSION)
-        self.record_keys = _env_record_keys() if record_keys is None else record_keys
+        self.record_keys = _env_flag("OTEL_EXPORTER_SUPABASE_RECORD_KEYS", False) if record_keys is None \
+            else record_keys
         self.hasher = hasher or default_hasher
 
     def tracer(self) -> Any:

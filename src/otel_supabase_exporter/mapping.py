@@ -340,6 +340,11 @@ class RowStream:
         return self.rows
 
 
+def all_rows(rows: Sequence[tuple] | RowStream) -> Sequence[tuple]:
+    """Every row of ``rows``, a stream completed if need be."""
+    return rows.all() if isinstance(rows, RowStream) else rows
+
+
 @dataclass
 class SpanRows:
     cache_rows: list[tuple] | RowStream

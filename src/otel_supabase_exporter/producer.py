@@ -31,7 +31,7 @@ from typing import Any, Iterable
 from . import semconv as sc
 from .histogram import MAX_BUCKETS, ExpHistogram, merge
 
-__all__ = ["SLOTS", "Accumulator", "Producer", "install", "producer_for", "rebind"]
+__all__ = ["SLOTS", "Accumulator", "Producer", "install", "producer_for", "rebind", "slot_attributes"]
 
 _log = logging.getLogger(__name__)
 
@@ -54,6 +54,12 @@ _NS_OFFSET = math.log2(1e9) * _SCALE_FACTOR  # index of seconds from nanoseconds
 _log2 = math.log2
 _ceil = math.ceil
 _time_ns = time.time_ns
+
+
+def slot_attributes(name: str, implementation: str) -> tuple[dict[str, str], ...]:
+    """The metric attributes of each slot of a series (the same on spans and on metric points)."""
+    base = {sc.ATTR_NAME: name, sc.ATTR_IMPLEMENTATION: implementation}
+    return tuple({**base, sc.ATTR_OPERATION: op, sc.ATTR_RESULT: res} for op, res in SLOTS)
 
 
 class Accumulator:
@@ -220,11 +226,11 @@ def _sum_metric(view: dict[tuple[str, str], Snapshot], start: int | None, now: i
 
     points = []
     for (name, impl), snap in sorted(view.items()):
-        for slot, (op, res) in enumerate(SLOTS):
+        attributes = slot_attributes(name, impl)
+        for slot in range(_N):
             if snap.counts[slot]:
                 points.append(NumberDataPoint(
-                    attributes={sc.ATTR_NAME: name, sc.ATTR_IMPLEMENTATION: impl,
-                                sc.ATTR_OPERATION: op, sc.ATTR_RESULT: res},
+                    attributes=attributes[slot],
                     start_time_unix_nano=start or snap.firsts[slot], time_unix_nano=now, value=snap.counts[slot],
                 ))
     if not points:
@@ -245,15 +251,14 @@ def _duration_metric(view: dict[tuple[str, str], Snapshot], start: int | None, n
 
     points = []
     for (name, impl), snap in sorted(view.items()):
+        attributes = slot_attributes(name, impl)
         for slot in _TIMED:
             count = snap.counts[slot]
             if not count:
                 continue
-            op, res = SLOTS[slot]
             hist = histogram_of(snap.buckets[slot])
             points.append(ExponentialHistogramDataPoint(
-                attributes={sc.ATTR_NAME: name, sc.ATTR_IMPLEMENTATION: impl,
-                            sc.ATTR_OPERATION: op, sc.ATTR_RESULT: res},
+                attributes=attributes[slot],
                 start_time_unix_nano=start or snap.firsts[slot], time_unix_nano=now,
                 count=count, sum=snap.sums[slot] / 1e9,
                 scale=hist.scale if hist else SCALE, zero_count=snap.zeros[slot],

@@ -154,6 +154,10 @@ class Spool:
         except FileNotFoundError:
             return []
 
+    def empty(self) -> bool:
+        """No segment waits (a directory listing; :meth:`state` also reads every header)."""
+        return not self._segments()
+
     def bytes(self) -> int:
         return sum(_size(p) for p in self._segments())
 
@@ -177,17 +181,10 @@ class Spool:
         for path in self._segments():
             if path == self._path:
                 continue
+            fd = _claim(path)
+            if fd is None:
+                continue  # being written or replayed elsewhere, or already gone
             try:
-                fd = os.open(path, os.O_RDWR)
-            except FileNotFoundError:
-                continue  # replayed and deleted by another process
-            try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # being written or replayed elsewhere
-                if os.fstat(fd).st_nlink == 0:
-                    continue  # deleted between our listing and our lock
                 complete = True
                 for tag, payload, count in _records(fd, path, on_torn):
                     if not deliver(payload, count, tag):
@@ -276,18 +273,30 @@ def _torn(path: Path, offset: int, what: str, on_torn: Callable[[int], None] | N
         on_torn(1)
 
 
-def _drop_segment(path: Path) -> dict[int, int] | None:
-    """Delete a segment nobody holds; returns the items it held per tag (read from the headers
-    alone), or None if it is in use."""
+def _claim(path: Path) -> int | None:
+    """An open descriptor of a segment, exclusively locked; None if another process holds it
+    (written or replayed there) or it was deleted meanwhile."""
     try:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
         return None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return None
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.fstat(fd).st_nlink > 0:
+            return fd
+    except BlockingIOError:
+        pass
+    os.close(fd)
+    return None
+
+
+def _drop_segment(path: Path) -> dict[int, int] | None:
+    """Delete a segment nobody holds; returns the items it held per tag (read from the headers
+    alone), or None if it is in use."""
+    fd = _claim(path)
+    if fd is None:
+        return None
+    try:
         items: dict[int, int] = {}
         for tag, count in _headers(path):
             items[tag] = items.get(tag, 0) + count

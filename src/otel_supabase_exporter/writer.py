@@ -20,7 +20,7 @@ from psycopg.adapt import Dumper
 from . import migrations
 from .config import Settings, error_line, mask_dsn
 from .embedded import connection_kwargs, resolve_dsn
-from .mapping import CACHE_METRICS_COLUMNS, EVENT_COLUMNS, MinuteRow, RowStream, row_datetime
+from .mapping import CACHE_METRICS_COLUMNS, EVENT_COLUMNS, MinuteRow, RowStream, all_rows, row_datetime
 
 _log = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ class PostgresWriter:
             unique_violation = True  # a retry or replay: some ids are stored already
         except (psycopg.errors.IntegrityError, psycopg.errors.DataError, TypeError, ValueError, OverflowError):
             unique_violation = False
-        rows = rows.all() if isinstance(rows, RowStream) else rows
+        rows = all_rows(rows)
         if prepare is not None and prepare(conn, rows):
             self._store(conn, table_name, columns, rows, result)
             return

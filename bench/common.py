@@ -46,6 +46,12 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def p95(values: list[float]) -> float:
+    """The 95th percentile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+
 def zipf_keys(n: int, distinct: int, s: float = 1.1, seed: int = 7) -> list[int]:
     """``n`` keys drawn from a Zipf(s) distribution over ``distinct`` keys."""
     rng = random.Random(seed)

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from otel_supabase_exporter import SupabaseMetricExporter, instrument_cache, migrate
 
-from .common import Table
+from .common import Table, p95
 
 SERIES = 1_000
 DELTA = {Counter: AggregationTemporality.DELTA, Histogram: AggregationTemporality.DELTA}
@@ -74,7 +74,7 @@ def run(dsn: str, mode: str = "quick") -> Table:
     table.add("first export (1,000 new rows)", 1, first * 1000, first * 1000, SERIES / first, "")
     rest = times[1:]
     table.add("later exports (merge into existing rows)", len(rest), statistics.median(rest) * 1000,
-              _p95(rest) * 1000, SERIES / statistics.median(rest), "")
+              p95(rest) * 1000, SERIES / statistics.median(rest), "")
 
     ctx = multiprocessing.get_context("spawn")
     for processes in (4,) if mode == "smoke" else (10, 100):
@@ -97,7 +97,7 @@ def run(dsn: str, mode: str = "quick") -> Table:
                                          ).fetchone()
         expected = _operations(data) * (processes + workers)  # + each worker's warm-up export
         table.add(f"{processes} processes' worth ({workers} at a time)", processes, statistics.median(all_times) * 1000,
-                  _p95(all_times) * 1000, SERIES * processes / sum(all_times) * workers,
+                  p95(all_times) * 1000, SERIES * processes / sum(all_times) * workers,
                   "yes" if total == expected and series == SERIES else f"NO ({total} vs {expected}, {series} series)")
     table.notes.append("series merged/s for the concurrent cases: per-export throughput × the writers at work.")
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -113,11 +113,6 @@ def _operations(data) -> int:
                 if m.name == "cache.operations":
                     total += sum(p.value for p in m.data.data_points)
     return total
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
 
 
 if __name__ == "__main__":

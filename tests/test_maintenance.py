@@ -13,7 +13,7 @@ import pytest
 from conftest import run_python, sql_rows
 from otel_supabase_exporter import Settings
 from otel_supabase_exporter.histogram import ExpHistogram, merge
-from otel_supabase_exporter.maintenance import maintain, set_retention
+from otel_supabase_exporter.maintenance import maintain, update_settings
 from otel_supabase_exporter.mapping import MinuteRow
 from otel_supabase_exporter.writer import PostgresWriter
 
@@ -136,7 +136,7 @@ def test_retention_removes_only_what_is_outside_each_window(pg_dsn, schema):
     now = datetime.now(UTC)
     today = now.date()
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        set_retention(conn, schema, raw_retention=timedelta(days=2), minute_retention=timedelta(hours=3),
+        update_settings(conn, schema, raw_retention=timedelta(days=2), minute_retention=timedelta(hours=3),
                       hour_retention=timedelta(days=2), event_retention=timedelta(hours=1))
         conn.execute(f'SELECT "{schema}".ensure_cache_metrics_partitions(%s, %s)', (today - timedelta(days=5), today))
         inside = now - timedelta(days=2) + timedelta(minutes=1)

@@ -1,4 +1,5 @@
-"""The ``otel-supabase-exporter`` command: migrate, doctor, demo, maintain, summary."""
+"""The ``otel-supabase-exporter`` command: migrate, doctor, demo, maintain, summary, baseline, observations,
+ack, compare."""
 
 from __future__ import annotations
 
@@ -91,13 +92,14 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_maintain(args: argparse.Namespace) -> int:
     import threading
 
-    from .maintenance import maintain, maintain_every, set_retention
+    from .maintenance import maintain, maintain_every, update_settings
 
     settings = _settings(args)
     with connect(settings) as conn:
-        set_retention(conn, settings.schema, raw_retention=args.raw_retention,
-                      minute_retention=args.minute_retention, hour_retention=args.hour_retention,
-                      event_retention=args.event_retention)
+        update_settings(conn, settings.schema, raw_retention=args.raw_retention,
+                        minute_retention=args.minute_retention, hour_retention=args.hour_retention,
+                        event_retention=args.event_retention, baseline_window=args.baseline_window,
+                        reference_implementation=args.reference_implementation)
         if args.every is None:
             _print_steps(maintain(conn, settings.schema))
             return 0
@@ -114,6 +116,97 @@ def _print_steps(steps: list[tuple[str, int]]) -> None:
 
     done = ", ".join(f"{step}: {n}" for step, n in steps)
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} maintain: {done}", flush=True)
+
+
+BASELINE_COLUMNS = (
+    ("cache_name", "cache"), ("implementation_type", "impl"), ("sample_count", "minutes"),
+    ("hit_rate", "hit %"), ("hit_rate_stddev", "±"), ("p50_response_time_ms", "p50 ms"),
+    ("p95_response_time_ms", "p95 ms"), ("p95_response_time_stddev", "±"), ("p99_response_time_ms", "p99 ms"),
+    ("error_rate", "err %"), ("throughput_per_minute", "ops/min"), ("throughput_stddev", "±"),
+    ("seasonal_hours", "hours of week"), ("window_end", "until"),
+)
+OBSERVATION_COLUMNS = (
+    ("id", "id"), ("severity", "severity"), ("category", "category"), ("cache_name", "cache"),
+    ("implementation_type", "impl"), ("rule", "rule"), ("first_seen_at", "since"), ("duration", "for"),
+    ("acknowledged_by", "ack by"), ("message", "message"),
+)
+COMPARISON_COLUMNS = (
+    ("cache_name", "cache"), ("reference_implementation", "reference"), ("implementation_type", "impl"),
+    ("reference_hit_rate", "ref hit %"), ("hit_rate", "hit %"), ("hit_rate_diff", "Δ pts"),
+    ("reference_p95_ms", "ref p95"), ("p95_ms", "p95"), ("p95_diff_pct", "Δ %"),
+    ("reference_error_rate", "ref err %"), ("error_rate", "err %"), ("error_rate_diff", "Δ pts"),
+    ("reference_throughput", "ref ops/min"), ("throughput", "ops/min"),
+)
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from .auditor import active_baselines, refresh_baselines
+
+    settings = _settings(args)
+    with connect(settings) as conn:
+        if args.recompute:
+            print(f"recomputed {refresh_baselines(conn, settings.schema, force=True)} baseline(s)")
+        rows = active_baselines(conn, settings.schema, args.cache, args.implementation)
+    if not rows:
+        print("no baselines yet: a series needs enough 1-minute rows (maintenance_settings.baseline_min_samples "
+              "minutes with traffic); `maintain` computes them")
+        return 0
+    print(format_table(rows, BASELINE_COLUMNS))
+    return 0
+
+
+def cmd_observations(args: argparse.Namespace) -> int:
+    from .auditor import observations
+
+    settings = _settings(args)
+    with connect(settings) as conn:
+        rows = observations(conn, settings.schema, include_resolved=args.all, limit=args.limit)
+    if not rows:
+        print("no open observations" if not args.all else "no observations")
+        return 0
+    columns = OBSERVATION_COLUMNS + ((("status", "status"),) if args.all else ())
+    print(format_table(rows, columns))
+    if args.verbose:
+        for r in rows:
+            print(f"#{r['id']} recommendation: {r['recommendation']}")
+    return 0
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    import getpass
+
+    from .auditor import ObservationNotFound, acknowledge
+
+    settings = _settings(args)
+    by = args.by or os.environ.get("USER") or getpass.getuser()
+    failed = 0
+    with connect(settings) as conn:
+        for observation_id in args.ids:
+            try:
+                row = acknowledge(conn, settings.schema, observation_id, by)
+            except (ObservationNotFound, ValueError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            print(f"#{row['id']} acknowledged by {row['acknowledged_by']}"
+                  f" at {row['acknowledged_at']:%Y-%m-%d %H:%M:%S %Z}"
+                  f" ({row['severity']}, {row['status']}): {row['message']}")
+    return 1 if failed else 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .auditor import compare_implementations
+
+    settings = _settings(args)
+    with connect(settings) as conn:
+        rows = compare_implementations(conn, settings.schema, args.window, cache_name=args.cache,
+                                       reference=args.reference)
+    if not rows:
+        print(f"nothing to compare in the last {args.window}: no cache ran both the reference implementation "
+              "and another one")
+        return 0
+    print(format_table(rows, COMPARISON_COLUMNS))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,12 +233,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service-name", default="otel-supabase-demo")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("maintain", help="roll up hours, make partitions, apply retention (SQL: <schema>.maintain())")
+    p = sub.add_parser("maintain", help="roll up hours, make partitions, apply retention, compute baselines, "
+                                        "run the auditor (SQL: <schema>.maintain())")
     p.add_argument("--every", type=_parse_window, help="run in a loop, e.g. 60s (default: once)")
     for name, default in (("raw", "7d"), ("minute", "30d"), ("hour", "365d"), ("event", "90d")):
         p.add_argument(f"--{name}-retention", type=_parse_window, dest=f"{name}_retention",
                        help=f"keep {name} rows this long, e.g. 14d (stored in maintenance_settings; default {default})")
+    p.add_argument("--baseline-window", type=_parse_window,
+                   help="trailing window baselines are computed from (stored; default 14d)")
+    p.add_argument("--reference-implementation",
+                   help="implementation the others are compared with (stored; default legacy)")
     p.set_defaults(func=cmd_maintain)
+
+    p = sub.add_parser("baseline", help="show the active baselines; --recompute recomputes them all first")
+    p.add_argument("--recompute", action="store_true", help="recompute every series' baseline now")
+    p.add_argument("--cache", help="only this cache")
+    p.add_argument("--implementation", help="only this implementation")
+    p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("observations", help="the auditor's open observations, worst first")
+    p.add_argument("--all", action="store_true", help="the most recent ones, resolved included")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_observations)
+
+    p = sub.add_parser("ack", help="acknowledge observations (keeps who and when)")
+    p.add_argument("ids", type=int, nargs="+", metavar="ID")
+    p.add_argument("--by", help="who acknowledges (default: $USER)")
+    p.set_defaults(func=cmd_ack)
+
+    p = sub.add_parser("compare", help="each implementation against the reference one (legacy vs new)")
+    p.add_argument("--window", type=_parse_window, default=timedelta(hours=1), help="e.g. 15m, 1h, 1d")
+    p.add_argument("--cache", help="only this cache")
+    p.add_argument("--reference", help="reference implementation (default: maintenance_settings, legacy)")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("summary", help="performance per cache and implementation")
     p.add_argument("--window", type=_parse_window, default=timedelta(hours=1), help="e.g. 30m, 1h, 7d")

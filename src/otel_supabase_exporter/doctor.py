@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 from psycopg import sql
@@ -14,12 +14,13 @@ from .config import Settings
 EXPECTED_TABLES = (
     "cache_metrics", "monitoring_events", "cache_metrics_1min", "cache_metrics_1hour",
     "cache_baseline_metrics", "cache_auditor_observations", "export_batches", "maintenance_settings",
-    "rollup_queue", migrations.LEDGER_TABLE,
+    "rollup_queue", "auditor_rules", "auditor_state", migrations.LEDGER_TABLE,
 )
 EXPECTED_FUNCTIONS = (
     "calculate_hit_rate", "get_cache_performance_summary", "ensure_cache_metrics_partitions",
     "exp_hist_merge", "exp_hist_quantiles", "sync_realtime_publication", "rollup_hours", "apply_retention",
-    "maintain",
+    "maintain", "cache_series", "refresh_baselines", "run_auditor", "auditor_findings", "acknowledge_observation",
+    "compare_implementations",
 )
 
 
@@ -114,7 +115,30 @@ def run_checks(conn: psycopg.Connection, schema: str, window_minutes: int = 10) 
     if raw[0] and agg[0]:
         checks.append(raw_coverage(conn, schema, window_minutes))
     checks.append(exporter_counters(conn, schema, window_minutes))
+    checks.append(judging(conn, schema))
     return checks
+
+
+def judging(conn: psycopg.Connection, schema: str) -> Check:
+    """Whether maintenance runs (hours rolled up, baselines) and what the auditor has open."""
+    queued, oldest, series, baselined, open_obs, critical = conn.execute(
+        sql.SQL("SELECT (SELECT count(*) FROM {q}), (SELECT min(hour_window) FROM {q}),"
+                " (SELECT count(DISTINCT (cache_name, implementation_type)) FROM {m}"
+                "  WHERE minute_window > now() - interval '1 day'),"
+                " (SELECT count(*) FROM {b} WHERE is_active AND hour_of_week IS NULL),"
+                " (SELECT count(*) FROM {o} WHERE status = 'open'),"
+                " (SELECT count(*) FROM {o} WHERE status = 'open' AND severity = 'critical')").format(
+            q=sql.Identifier(schema, "rollup_queue"), m=sql.Identifier(schema, "cache_metrics_1min"),
+            b=sql.Identifier(schema, "cache_baseline_metrics"), o=sql.Identifier(schema, "cache_auditor_observations")),
+    ).fetchone()
+    detail = (f"baselines for {baselined} of the {series} series active in the last day; "
+              f"{open_obs} open observation(s), {critical} critical (`otel-supabase-exporter observations`)")
+    stale = oldest is not None and oldest < datetime.now(timezone.utc) - timedelta(hours=3)
+    if stale:
+        return Check("maintenance", None,
+                     f"{queued} hour(s) waiting for their rollup since {oldest:%Y-%m-%d %H:%M %Z}: "
+                     "is maintain() scheduled (pg_cron, or `maintain --every 60s`)? " + detail)
+    return Check("maintenance", True, detail)
 
 
 def raw_coverage(conn: psycopg.Connection, schema: str, window_minutes: int) -> Check:

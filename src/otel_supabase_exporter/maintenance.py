@@ -1,6 +1,7 @@
-"""Running the database's maintenance (rollups, partitions, retention): once, or every N seconds.
+"""Running the database's maintenance (rollups, partitions, retention, baselines, the auditor): once, or
+every N seconds.
 
-The work itself is the SQL function ``<schema>.maintain()`` (sql/005), so ``pg_cron`` can run it
+The work itself is the SQL function ``<schema>.maintain()`` (sql/005, sql/006), so ``pg_cron`` can run it
 without this package; this module is what the ``maintain`` command calls.
 """
 
@@ -13,20 +14,30 @@ from datetime import timedelta
 import psycopg
 from psycopg import sql
 
-__all__ = ["RETENTION_SETTINGS", "maintain", "set_retention"]
+__all__ = ["SETTINGS", "maintain", "update_settings"]
 
 _log = logging.getLogger(__name__)
 
-# maintenance_settings columns that take an interval, and the CLI option of each
-RETENTION_SETTINGS = ("raw_retention", "minute_retention", "hour_retention", "event_retention")
+# maintenance_settings columns that can be changed, and the Python type of each
+SETTINGS: dict[str, type] = {
+    "raw_retention": timedelta, "minute_retention": timedelta, "hour_retention": timedelta,
+    "event_retention": timedelta, "partitions_ahead": int,
+    "baseline_window": timedelta, "baseline_min_samples": int, "seasonal_min_weeks": int,
+    "seasonal_min_samples": int, "baseline_refresh": timedelta, "baseline_history": timedelta,
+    "audit_lag": timedelta, "resolve_after": timedelta, "reference_implementation": str,
+    "observation_retention": timedelta,
+}
 
 
-def set_retention(conn: psycopg.Connection, schema: str, **windows: timedelta | None) -> None:
-    """Change retention windows (``raw_retention=timedelta(days=14)``...); None leaves one as it is."""
-    changes = {k: v for k, v in windows.items() if v is not None}
-    unknown = set(changes) - set(RETENTION_SETTINGS)
+def update_settings(conn: psycopg.Connection, schema: str, **values: object) -> None:
+    """Change maintenance settings (``raw_retention=timedelta(days=14)``...); None leaves one as it is."""
+    changes = {k: v for k, v in values.items() if v is not None}
+    unknown = set(changes) - set(SETTINGS)
     if unknown:
-        raise ValueError(f"unknown retention setting(s): {', '.join(sorted(unknown))}")
+        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    for name, value in changes.items():
+        if not isinstance(value, SETTINGS[name]) or isinstance(value, bool):
+            raise ValueError(f"{name} must be a {SETTINGS[name].__name__}, got {type(value).__name__}")
     if not changes:
         return
     assignments = sql.SQL(", ").join(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
 import psycopg
@@ -34,6 +34,10 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    if isinstance(value, datetime):
+        return f"{value.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    if isinstance(value, timedelta):
+        return str(value - timedelta(microseconds=value.microseconds))
     return str(value)
 
 

@@ -1,0 +1,173 @@
+"""The auditor against labelled faults: three weeks of synthetic 1-minute history (two to learn
+baselines from, one judged), faults injected into some series, the auditor replayed over the
+judged week as maintain() would run it; per scenario, the detection delay, the severity, the time
+to resolve, and the false alarms (warning or critical observations outside the fault or of
+another category)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from otel_supabase_exporter import Settings, migrate
+from otel_supabase_exporter.synthetic import Fault, Profile, write_history
+from otel_supabase_exporter.writer import PostgresWriter
+
+from .common import Table
+
+SCHEMA = "bench_auditor"
+HISTORY = timedelta(days=21)
+JUDGED = timedelta(days=7)
+# after the end of a fault, the auditor's window still holds it and resolution waits resolve_after
+AFTERMATH = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    cache_name: str
+    category: str | None            # None: a clean series, nothing may be raised
+    fault: Fault | None = None
+    implementation_type: str = "legacy"
+    rule: str | None = None          # the rule expected to catch it
+    persists: bool = False           # the fault is still there at the end
+
+
+def scenarios(judged_from: datetime, end: datetime) -> list[Scenario]:
+    """The labelled scenarios, faults placed in the judged week at different hours of the day."""
+    day = timedelta(days=1)
+
+    def at(days: int, hour: int) -> datetime:
+        return (judged_from + days * day).replace(hour=hour, minute=7)
+
+    return [
+        Scenario("clean week (legacy)", "sessions", None),
+        Scenario("clean week (new)", "sessions", None, implementation_type="new"),
+        Scenario("hit-rate collapse to 30 % for 1 h, at night", "catalog", "performance",
+                 Fault("hit_rate", at(1, 3), at(1, 4), 0.30), rule="hit_rate_drop"),
+        Scenario("latency spike x4 for 30 min", "profiles", "performance",
+                 Fault("latency", at(2, 14), at(2, 14) + timedelta(minutes=30), 4.0), rule="latency_p95_increase"),
+        Scenario("error burst, 8 % for 20 min", "tokens", "reliability",
+                 Fault("errors", at(3, 21), at(3, 21) + timedelta(minutes=20), 0.08), rule="error_rate_high"),
+        Scenario("steady capacity growth to x3 over 5 days", "search", "capacity",
+                 Fault("traffic", at(0, 12), at(5, 12), 3.0, ramp=True), rule="throughput_growth", persists=True),
+        Scenario("regression: new p95 x1.6 vs legacy after a deploy", "checkout", "performance",
+                 Fault("latency", at(4, 9), end + day, 1.6), implementation_type="new",
+                 rule="regression_latency_p95", persists=True),
+        Scenario("reference for the regression (legacy)", "checkout", None),
+    ]
+
+
+def profiles(cases: list[Scenario]) -> list[Profile]:
+    return [Profile(s.cache_name, s.implementation_type, faults=(s.fault,) if s.fault else ()) for s in cases]
+
+
+def build(dsn: str, schema: str, now: datetime | None = None,
+          seed: int = 1) -> tuple[datetime, datetime, list[Scenario]]:
+    """A fresh schema holding the history; returns (start of the judged week, end, scenarios)."""
+    end = (now or datetime.now(timezone.utc)).replace(second=0, microsecond=0)
+    judged_from = end - JUDGED
+    cases = scenarios(judged_from, end)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        migrate(conn, schema)
+    writer = PostgresWriter(Settings.from_env(dsn=dsn, schema=schema))
+    try:
+        write_history(writer, profiles(cases), end - HISTORY, end, seed=seed)
+    finally:
+        writer.close()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("SELECT {}(1000000)").format(sql.Identifier(schema, "rollup_hours")))
+    return judged_from, end, cases
+
+
+def replay(dsn: str, schema: str, start: datetime, end: datetime, step: timedelta = timedelta(minutes=5)) -> int:
+    """Run the baseline refresh and the auditor as maintain() does, at every ``step`` from start to end."""
+    runs = 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        refresh = sql.SQL("SELECT {}(%s)").format(sql.Identifier(schema, "refresh_baselines"))
+        audit = sql.SQL("SELECT * FROM {}(%s)").format(sql.Identifier(schema, "run_auditor"))
+        t = start
+        while t <= end:
+            with conn.transaction():
+                conn.execute(refresh, (t,))
+                conn.execute(audit, (t,))
+            runs += 1
+            t += step
+    return runs
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    detected_after: timedelta | None = None
+    severity: str | None = None
+    rules: list[str] = field(default_factory=list)
+    resolved_after: timedelta | None = None
+    false_alarms: int = 0
+    observations: int = 0
+
+
+def score(dsn: str, schema: str, cases: list[Scenario]) -> list[Outcome]:
+    """What the auditor raised, per scenario."""
+    with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql.SQL("SELECT * FROM {} ORDER BY first_seen_at").format(
+            sql.Identifier(schema, "cache_auditor_observations")))
+        observations = cur.fetchall()
+    outcomes = []
+    for case in cases:
+        mine = [o for o in observations
+                if o["cache_name"] == case.cache_name and o["implementation_type"] == case.implementation_type
+                and o["severity"] in ("warning", "critical")]
+        out = Outcome(case, observations=len(mine))
+        for o in mine:
+            f = case.fault
+            during = f is not None and f.start <= o["first_seen_at"] and (
+                case.persists or o["first_seen_at"] <= f.end + AFTERMATH)
+            if during and o["category"] == case.category:
+                if out.detected_after is None:
+                    out.detected_after = o["first_seen_at"] - f.start
+                    if o["resolved_at"] is not None and not case.persists:
+                        out.resolved_after = o["resolved_at"] - f.end
+                if o["rule"] not in out.rules:
+                    out.rules.append(o["rule"])
+                if o["severity"] == "critical" or out.severity is None:
+                    out.severity = o["severity"]
+            else:
+                out.false_alarms += 1
+        outcomes.append(out)
+    return outcomes
+
+
+def _minutes(d: timedelta | None) -> object:
+    return "-" if d is None else round(d.total_seconds() / 60)
+
+
+def run(dsn: str, mode: str) -> Table:
+    step = {"smoke": timedelta(minutes=15), "quick": timedelta(minutes=5), "full": timedelta(minutes=1)}[mode]
+    t0 = time.perf_counter()
+    judged_from, end, cases = build(dsn, SCHEMA)
+    built = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    runs = replay(dsn, SCHEMA, judged_from, end, step)
+    replayed = time.perf_counter() - t0
+    table = Table(
+        f"Auditor on labelled faults (judged week, auditor every {step.total_seconds() / 60:.0f} min)",
+        ["scenario", "series", "expected", "caught by", "severity", "detected after (min)",
+         "resolved after end (min)", "false alarms"])
+    for o in score(dsn, SCHEMA, cases):
+        s = o.scenario
+        table.add(s.name, f"{s.cache_name}/{s.implementation_type}", s.category or "nothing",
+                  ", ".join(o.rules) or "-", o.severity or "-", _minutes(o.detected_after),
+                  "persists" if s.persists else _minutes(o.resolved_after), o.false_alarms)
+    table.notes.append(f"History: 3 weeks x {len(cases)} series of 1-minute rows written in {built:.0f} s; "
+                       f"{runs} auditor runs in {replayed:.0f} s ({1000 * replayed / runs:.1f} ms per run "
+                       f"with its baseline check).")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(SCHEMA)))
+    return table

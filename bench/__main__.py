@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from . import export, hotpath, ingest, memory, queries, scaleout
+from . import auditor, export, hotpath, ingest, memory, queries, scaleout
 from .common import database, machine
 
 SUITES = {
@@ -16,6 +16,7 @@ SUITES = {
     "queries": queries.run,
     "scaleout": scaleout.run,
     "memory": memory.run,
+    "auditor": auditor.run,
 }
 
 

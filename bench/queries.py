@@ -1,5 +1,5 @@
 """Query speed over 30 days of 1-minute rows for 20 series: the summary function, the
-time-series reads a dashboard makes, and the hourly rollup of a day."""
+time-series reads a dashboard makes, the hourly rollup of a day, baselines and the auditor."""
 
 from __future__ import annotations
 
@@ -60,6 +60,19 @@ QUERIES = {
         "SELECT hour_window, implementation_type, total_operations, hit_rate, p95_response_time_ms"
         " FROM cache_metrics_1hour WHERE cache_name = 'cache-3'"
         " AND hour_window >= now() - interval '30 days' ORDER BY implementation_type, hour_window",
+    "cache_series: legacy + new, last 24 h per minute":
+        "SELECT * FROM cache_series(date_trunc('minute', now()) - interval '24 hours', now(), interval '1 minute',"
+        " 'cache-3')",
+    "cache_series: legacy + new, last 30 d per hour":
+        "SELECT * FROM cache_series(date_trunc('hour', now()) - interval '30 days', now(), interval '1 hour',"
+        " 'cache-3')",
+    "cache_series: all 20 series, last 7 d per hour":
+        "SELECT * FROM cache_series(date_trunc('hour', now()) - interval '7 days', now(), interval '1 hour')",
+    "cache_series: all 20 series, last 30 d per hour":
+        "SELECT * FROM cache_series(date_trunc('hour', now()) - interval '30 days', now(), interval '1 hour')",
+    "compare_implementations: last 30 d per hour":
+        "SELECT * FROM compare_implementations(date_trunc('hour', now()) - interval '30 days', now(),"
+        " interval '1 hour')",
 }
 
 QUEUE_HOURS = """
@@ -110,6 +123,21 @@ def run(dsn: str, mode: str = "quick") -> Table:
             times = times[1:]  # the first run warms the cache
             worst = p95(times)
             table.add(label, len(out), statistics.median(times) * 1000, worst * 1000, "yes" if worst < 0.1 else "no")
+        # the judging half of maintain(): a full baseline recompute, then the auditor once a minute
+        t0 = time.perf_counter()
+        baselines = conn.execute("SELECT refresh_baselines(now(), true)").fetchone()[0]
+        recompute = time.perf_counter() - t0
+        runs = []
+        for minute in range(repeats + 1):
+            t0 = time.perf_counter()
+            conn.execute("SELECT refresh_baselines(now() + %s * interval '1 minute')", (minute,))
+            conn.execute("SELECT * FROM run_auditor(now() + %s * interval '1 minute')", (minute,)).fetchall()
+            runs.append(time.perf_counter() - t0)
+        runs = runs[1:]
+        table.notes.append(f"baselines of all {SERIES} series over 14 days, recomputed: {baselines:,} rows in "
+                           f"{recompute:.1f} s (maintain() does it once a day per series); the auditor's minute "
+                           f"(due-baseline check + run_auditor, every rule): median "
+                           f"{statistics.median(runs) * 1000:.0f} ms, p95 {p95(runs) * 1000:.0f} ms")
         conn.execute("RESET search_path")
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(SCHEMA)))
     return table

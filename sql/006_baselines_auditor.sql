@@ -420,7 +420,9 @@ BEGIN
     ), r AS (
         SELECT * FROM auditor_rules WHERE enabled
     ), w AS (
-        SELECT window_length, bool_or(metric IN ('p50_response_time_ms', 'p95_response_time_ms', 'p99_response_time_ms')) AS percentiles FROM r GROUP BY 1
+        SELECT window_length,
+               bool_or(metric IN ('p50_response_time_ms', 'p95_response_time_ms', 'p99_response_time_ms')) AS percentiles
+        FROM r GROUP BY 1
     ), st AS (
         SELECT w.window_length, s.*
         FROM w CROSS JOIN LATERAL cache_series(p_end - w.window_length, p_end, w.window_length,
@@ -785,68 +787,24 @@ CREATE INDEX cache_baseline_metrics_inactive_idx ON cache_baseline_metrics (wind
 CREATE INDEX cache_auditor_observations_resolved_idx ON cache_auditor_observations (resolved_at)
     WHERE status = 'resolved';
 
--- Retention now also covers inactive baselines (baseline_history) and resolved observations
--- (observation_retention).
-CREATE OR REPLACE FUNCTION apply_retention(p_batch integer DEFAULT 50000)
+-- Retention of the judging half: inactive baselines after baseline_history, resolved
+-- observations after observation_retention. One row per table: what was removed.
+CREATE FUNCTION expire_judgements()
 RETURNS TABLE (relation text, removed bigint)
 LANGUAGE plpgsql
 SET search_path FROM CURRENT
 AS $$
 DECLARE
-    cfg   maintenance_settings;
-    sch   text := current_schema();
-    part  record;
-    n     bigint;
-    total bigint := 0;
-    saved text := current_setting('lock_timeout');
+    cfg maintenance_settings;
 BEGIN
     SELECT * INTO cfg FROM maintenance_settings;
-
-    FOR part IN
-        SELECT c.relname, to_date(substr(c.relname, length('cache_metrics_p') + 1), 'YYYYMMDD') AS day
-        FROM pg_inherits AS i
-        JOIN pg_class AS c ON c.oid = i.inhrelid
-        WHERE i.inhparent = format('%I.cache_metrics', sch)::regclass
-          AND c.relname ~ '^cache_metrics_p[0-9]{8}$'
-        ORDER BY 2
-    LOOP
-        EXIT WHEN ((part.day + 1)::timestamp AT TIME ZONE 'UTC') > now() - cfg.raw_retention;
-        BEGIN
-            -- dropping a partition locks its parent: wait briefly, else leave it to the next run
-            PERFORM set_config('lock_timeout', '2s', true);
-            EXECUTE format('DROP TABLE %I.%I', sch, part.relname);
-            total := total + 1;
-        EXCEPTION WHEN lock_not_available THEN
-            EXIT;
-        END;
-    END LOOP;
-    PERFORM set_config('lock_timeout', saved, true);
-    relation := 'cache_metrics (daily partitions dropped)'; removed := total; RETURN NEXT;
-
-    relation := 'cache_metrics_1min';
-    removed := delete_older_than('cache_metrics_1min', 'minute_window', now() - cfg.minute_retention, p_batch);
-    RETURN NEXT;
-    relation := 'cache_metrics_1hour';
-    removed := delete_older_than('cache_metrics_1hour', 'hour_window', now() - cfg.hour_retention, p_batch);
-    RETURN NEXT;
-    relation := 'monitoring_events';
-    removed := delete_older_than('monitoring_events', 'timestamp', now() - cfg.event_retention, p_batch);
-    RETURN NEXT;
-
-    -- A batch id must outlive any replay of its batch; one older than the minutes it merged
-    -- into is no longer needed.
-    DELETE FROM export_batches WHERE applied_at < now() - cfg.minute_retention;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    relation := 'export_batches'; removed := n; RETURN NEXT;
-
     DELETE FROM cache_baseline_metrics WHERE NOT is_active AND window_end < now() - cfg.baseline_history;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    relation := 'cache_baseline_metrics (inactive)'; removed := n; RETURN NEXT;
-
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    relation := 'cache_baseline_metrics (inactive)'; RETURN NEXT;
     DELETE FROM cache_auditor_observations
     WHERE status = 'resolved' AND resolved_at < now() - cfg.observation_retention;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    relation := 'cache_auditor_observations (resolved)'; removed := n; RETURN NEXT;
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    relation := 'cache_auditor_observations (resolved)'; RETURN NEXT;
 END
 $$;
 
@@ -871,7 +829,7 @@ BEGIN
     step := 'partitions created'; affected := ensure_cache_metrics_partitions(today, today + cfg.partitions_ahead);
     RETURN NEXT;
     step := 'hour rows rolled up'; affected := rollup_hours(); RETURN NEXT;
-    FOR r IN SELECT * FROM apply_retention() LOOP
+    FOR r IN SELECT * FROM apply_retention() UNION ALL SELECT * FROM expire_judgements() LOOP
         step := 'expired: ' || r.relation; affected := r.removed; RETURN NEXT;
     END LOOP;
     step := 'baselines computed'; affected := refresh_baselines(now()); RETURN NEXT;

@@ -20,7 +20,7 @@ EXPECTED_FUNCTIONS = (
     "calculate_hit_rate", "get_cache_performance_summary", "ensure_cache_metrics_partitions",
     "exp_hist_merge", "exp_hist_quantiles", "sync_realtime_publication", "rollup_hours", "apply_retention",
     "maintain", "cache_series", "refresh_baselines", "run_auditor", "auditor_findings", "acknowledge_observation",
-    "compare_implementations",
+    "compare_implementations", "expire_judgements",
 )
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import struct
-import threading
-import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
@@ -19,6 +17,7 @@ from psycopg.adapt import Dumper
 
 from . import migrations
 from .config import Settings, error_line, mask_dsn
+from .connections import ConnectionCache
 from .embedded import connection_kwargs, resolve_dsn
 from .mapping import CACHE_METRICS_COLUMNS, EVENT_COLUMNS, MinuteRow, RowStream, all_rows, row_datetime
 
@@ -104,19 +103,11 @@ MAX_CONNECTION_AGE_S = 600.0
 
 
 class PostgresWriter:
-    """Writes batches for every exporter of one (DSN, schema).
-
-    Connections are made on demand in the calling thread and at most
-    ``MAX_IDLE_CONNECTIONS`` are kept between batches. (psycopg_pool reconnects in a
-    background thread and makes callers wait for it: when the server is down that both
-    stalls an export for the whole timeout and logs every attempt, while an exporter
-    needs to learn at once that it must spool.)
-    """
+    """Writes batches for every exporter of one (DSN, schema), over a :class:`ConnectionCache`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._lock = threading.Lock()
-        self._idle: list[tuple[float, psycopg.Connection]] = []
+        self._connections = ConnectionCache(self._connect, MAX_IDLE_CONNECTIONS, MAX_CONNECTION_AGE_S)
         self._migrated = False
         self._known_days: set[date] = set()
         self._types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
@@ -143,45 +134,20 @@ class PostgresWriter:
                 _log.info("applied migrations to schema %s: %s", self.settings.schema, ", ".join(applied))
         return conn
 
-    def _take(self) -> psycopg.Connection:
-        now = time.monotonic()
-        while True:
-            with self._lock:
-                if not self._idle:
-                    break
-                born, conn = self._idle.pop()
-            if not conn.closed and now - born < MAX_CONNECTION_AGE_S:
-                conn._otel_born = born  # type: ignore[attr-defined]
-                return conn
-            conn.close()
-        conn = self._connect()
-        conn._otel_born = now  # type: ignore[attr-defined]
-        return conn
-
-    def _give_back(self, conn: psycopg.Connection) -> None:
-        if conn.closed or conn.info.transaction_status != pq.TransactionStatus.IDLE:
-            conn.close()
-            return
-        with self._lock:
-            if len(self._idle) < MAX_IDLE_CONNECTIONS:
-                self._idle.append((getattr(conn, "_otel_born", time.monotonic()), conn))
-                return
-        conn.close()
-
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         """An autocommit connection; errors come out as :class:`WriteError` (:class:`Unavailable`
         when none could be made). A connection that saw an error is not reused."""
-        conn = self._take()
+        conn = self._connections.take()
         try:
             yield conn
         except WriteError:
-            conn.close()
+            self._connections.discard(conn)
             raise
         except Exception as exc:
-            conn.close()
+            self._connections.discard(conn)
             raise WriteError(self.describe(exc)) from exc
-        self._give_back(conn)
+        self._connections.give_back(conn)
 
     def describe(self, exc: BaseException) -> str:
         """A one-line account of an error, with the DSN password removed."""
@@ -194,10 +160,7 @@ class PostgresWriter:
         return f"{type(exc).__name__}: {error_line(exc, self.settings.dsn)}{hint}"
 
     def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for _, conn in idle:
-            conn.close()
+        self._connections.close()
 
     def _timeout(self, conn: psycopg.Connection) -> None:
         conn.execute("SELECT set_config('statement_timeout', %s, true)",

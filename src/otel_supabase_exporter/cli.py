@@ -1,5 +1,5 @@
-"""The ``otel-supabase-exporter`` command: migrate, doctor, demo, maintain, summary, baseline, observations,
-ack, compare."""
+"""The ``otel-supabase-exporter`` command: migrate, doctor, demo, dashboard, maintain, summary, baseline,
+observations, ack, compare."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from datetime import timedelta
 from typing import Sequence
 
@@ -74,8 +75,55 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(_settings(args), seconds=args.seconds, service_name=args.service_name)
+    settings = _settings(args)
+    if not args.dashboard:
+        run_demo(settings, seconds=args.seconds, service_name=args.service_name)
+        return 0
+    with connect(settings) as conn:
+        migrations.migrate(conn, settings.schema)
+    board = _dashboard(settings, args).start()
+    print(f"dashboard: {board.url}  (Ctrl-C to stop)", flush=True)
+    try:
+        run_demo(settings, seconds=args.seconds, service_name=args.service_name)
+        print(f"\nthe workload is done; the dashboard stays at {board.url} until Ctrl-C", flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        board.stop()
     return 0
+
+
+def _dashboard(settings: Settings, args: argparse.Namespace):
+    from .dashboard import Dashboard
+
+    return Dashboard(settings, host=args.host, port=args.port, token=args.token)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    with connect(settings) as conn:  # fail early, and clearly, when the database is not there
+        if not migrations.relation_exists(conn, settings.schema, "cache_metrics_1min"):
+            print(f"error: schema {settings.schema!r} is not migrated: run `otel-supabase-exporter migrate`",
+                  file=sys.stderr)
+            return 2
+    board = _dashboard(settings, args)
+    print(f"dashboard: {board.url}  schema {settings.schema!r} on {mask_dsn(settings.dsn)}  (Ctrl-C to stop)",
+          flush=True)
+    try:
+        board.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _add_server_options(p: argparse.ArgumentParser) -> None:
+    from .dashboard import ENV_TOKEN
+
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; anything else "
+                                                        "needs --token)")
+    p.add_argument("--port", type=int, default=8787, help="port (default 8787; 0 picks a free one)")
+    p.add_argument("--token", default=None, help=f"token that acknowledging needs (default ${ENV_TOKEN})")
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -90,8 +138,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_maintain(args: argparse.Namespace) -> int:
-    import threading
-
     from .maintenance import maintain, maintain_every, update_settings
 
     settings = _settings(args)
@@ -231,7 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run a legacy-vs-new semantic cache workload through the real pipeline")
     p.add_argument("--seconds", type=float, default=20.0, help="how long the workload runs (default 20)")
     p.add_argument("--service-name", default="otel-supabase-demo")
+    p.add_argument("--dashboard", action="store_true", help="serve the dashboard while the workload runs")
+    _add_server_options(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("dashboard", help="serve the live dashboard (and its JSON API under /api/)")
+    _add_server_options(p)
+    p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("maintain", help="roll up hours, make partitions, apply retention, compute baselines, "
                                         "run the auditor (SQL: <schema>.maintain())")

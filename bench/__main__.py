@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from . import auditor, export, hotpath, ingest, memory, queries, scaleout
+from . import auditor, export, hotpath, ingest, memory, queries, rls, scaleout
 from .common import database, machine
 
 SUITES = {
@@ -17,6 +17,7 @@ SUITES = {
     "scaleout": scaleout.run,
     "memory": memory.run,
     "auditor": auditor.run,
+    "rls": rls.run,
 }
 
 

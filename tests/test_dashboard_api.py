@@ -153,6 +153,7 @@ def test_every_read_endpoint_answers_with_the_seeded_numbers(board, seeded):
     ("api/observations?limit=0", 400, "limit"),
     ("api/observations?limit=ten", 400, "limit"),
     ("api/nothing", 404, "no such page"),
+    ("api/series?cache=x%27%3B%20DROP%20TABLE%20cache_metrics%3B--", 404, "unknown cache \"x'; DROP TABLE"),
     ("api/observations/1/ack", 405, "POST"),
 ])
 def test_bad_parameters_get_clear_4xx_errors(board, seeded, path, status, fragment):

@@ -1,4 +1,4 @@
-"""The ``otel-supabase-exporter`` command: migrate, doctor, demo, dashboard, maintain, summary, baseline,
+"""The ``otel-supabase-exporter`` command: migrate, doctor, demo, dashboard, maintain, roles, summary, baseline,
 observations, ack, compare."""
 
 from __future__ import annotations
@@ -255,6 +255,38 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_roles(args: argparse.Namespace) -> int:
+    from psycopg import sql as _sql
+
+    settings = _settings(args)
+    writer = args.writer or f"{settings.schema}_writer"
+    reader = args.reader or f"{settings.schema}_reader"
+    with connect(settings) as conn:
+        script = conn.execute(_sql.SQL("SELECT {}(%s, %s)").format(_sql.Identifier(settings.schema, "roles_sql")),
+                              (writer, reader)).fetchone()[0]
+        if not args.apply:
+            print(f"-- roles for schema {settings.schema}: run as its owner (with CREATEROLE), or use --apply")
+            print(script, end="")
+            return 0
+        with conn.transaction():
+            conn.execute(script)
+    print(f"roles {writer} (writer) and {reader} (reader) are in place for schema {settings.schema!r}; "
+          f"grant them to login roles: GRANT {writer} TO <exporter login>; GRANT {reader} TO <dashboard login>")
+    return 0
+
+
+def cmd_sql_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    settings = _settings(args)
+    written = migrations.export_supabase(Path(args.supabase), settings.schema)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"{len(written)} migration(s) written for schema {settings.schema!r}"
+          + ("; apply them with `supabase db push`" if written else " (all were there already)"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="otel-supabase-exporter",
@@ -318,6 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", help="only this cache")
     p.add_argument("--reference", help="reference implementation (default: maintenance_settings, legacy)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("sql", help="the SQL migrations as files for other tools")
+    sql_sub = p.add_subparsers(dest="sql_command", required=True)
+    e = sql_sub.add_parser("export", help="write the migrations for the Supabase CLI (supabase db push)")
+    e.add_argument("--supabase", required=True, metavar="DIR",
+                   help="project directory: files go to DIR/supabase/migrations/<timestamp>_<name>.sql")
+    e.set_defaults(func=cmd_sql_export)
+
+    p = sub.add_parser("roles", help="print (or --apply) the SQL of the writer and reader roles: least privilege, RLS")
+    p.add_argument("--writer", help="writer role name (default <schema>_writer)")
+    p.add_argument("--reader", help="reader role name (default <schema>_reader)")
+    p.add_argument("--apply", action="store_true", help="run it now (as the schema's owner, with CREATEROLE)")
+    p.set_defaults(func=cmd_roles)
 
     p = sub.add_parser("summary", help="performance per cache and implementation")
     p.add_argument("--window", type=_parse_window, default=timedelta(hours=1), help="e.g. 30m, 1h, 7d")

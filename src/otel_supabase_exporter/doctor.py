@@ -20,7 +20,7 @@ EXPECTED_FUNCTIONS = (
     "calculate_hit_rate", "get_cache_performance_summary", "ensure_cache_metrics_partitions",
     "exp_hist_merge", "exp_hist_quantiles", "sync_realtime_publication", "rollup_hours", "apply_retention",
     "maintain", "cache_series", "refresh_baselines", "run_auditor", "auditor_findings", "acknowledge_observation",
-    "compare_implementations", "expire_judgements",
+    "compare_implementations", "expire_judgements", "roles_sql", "privilege_plan",
 )
 
 
@@ -116,6 +116,38 @@ def run_checks(conn: psycopg.Connection, schema: str, window_minutes: int = 10) 
         checks.append(raw_coverage(conn, schema, window_minutes))
     checks.append(exporter_counters(conn, schema, window_minutes))
     checks.append(judging(conn, schema))
+    checks.extend(exposure(conn, schema))
+    return checks
+
+
+def exposure(conn: psycopg.Connection, schema: str) -> list[Check]:
+    """Row-level security on every table, and whether Supabase's public roles can reach the schema."""
+    off = [name for (name,) in conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relrowsecurity ORDER BY 1", (schema,)).fetchall()]
+    checks = [Check("row-level security", not off,
+                    "on for every table" if not off
+                    else f"OFF for {', '.join(off)}: anyone granted these tables reads every row; "
+                         f"run `otel-supabase-exporter migrate` (sql/007 enables it)")]
+    public = [role for (role,) in conn.execute(
+        "SELECT rolname FROM pg_roles WHERE rolname IN ('anon', 'authenticated') ORDER BY 1").fetchall()]
+    if not public:
+        return checks
+    exposed = [role for role in public if conn.execute(
+        "SELECT has_schema_privilege(%s, %s, 'USAGE')", (role, schema)).fetchone()[0]]
+    policies = [f"{table} ({', '.join(roles)})" for table, roles in conn.execute(
+        "SELECT tablename, array_agg(DISTINCT r) FROM pg_policies, unnest(roles) AS r"
+        " WHERE schemaname = %s AND r IN ('anon', 'authenticated', 'public') GROUP BY 1 ORDER BY 1",
+        (schema,)).fetchall()]
+    if policies:
+        checks.append(Check("public access", False, f"policies open rows to Supabase's public roles: "
+                                                    f"{'; '.join(policies)}; anyone with the anon key reads them"))
+    elif exposed:
+        checks.append(Check("public access", None, f"schema {schema} is usable by {', '.join(exposed)} (exposed "
+                                                   "through the Data API?); no policy lets them see a row, but "
+                                                   "consider not exposing it (docs/supabase.md)"))
+    else:
+        checks.append(Check("public access", True, f"{', '.join(public)} cannot use schema {schema}"))
     return checks
 
 

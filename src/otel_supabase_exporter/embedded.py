@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import warnings
 from pathlib import Path
@@ -37,12 +38,27 @@ def connection_kwargs(settings: Settings) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": None,
                               "connect_timeout": max(1, math.ceil(settings.timeout_s))}
     try:
-        named = bool(settings.dsn and conninfo.conninfo_to_dict(settings.dsn).get("application_name"))
+        params = conninfo.conninfo_to_dict(settings.dsn) if settings.dsn else {}
     except psycopg.ProgrammingError:
-        named = False
-    if not named:  # visible in pg_stat_activity; the DSN's own name wins
+        params = {}
+    if not params.get("application_name"):  # visible in pg_stat_activity; the DSN's own name wins
         kwargs["application_name"] = APPLICATION_NAME
+    if settings.dsn and needs_tls(params):
+        kwargs["sslmode"] = "require"
     return kwargs
+
+
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
+
+
+def needs_tls(params: dict[str, Any]) -> bool:
+    """True when a DSN names a host that is not this machine and says nothing of TLS itself
+    (no ``sslmode`` in the DSN or in PGSSLMODE): then the connection requires TLS."""
+    if params.get("sslmode") or os.environ.get("PGSSLMODE"):
+        return False
+    hosts = [h.strip() for h in str(params.get("hostaddr") or params.get("host") or os.environ.get("PGHOST") or "")
+             .split(",")]
+    return any(h not in _LOCAL_HOSTS and not h.startswith("/") and not h.startswith("127.") for h in hosts)
 
 
 def connect(settings: Settings) -> psycopg.Connection:

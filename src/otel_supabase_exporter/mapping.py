@@ -14,7 +14,9 @@ reason instead of failing its batch.
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
 import math
 import time
 import uuid
@@ -90,14 +92,63 @@ def to_json(value: Any) -> str:
     return json.dumps(clean_json(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+ENV_ATTRIBUTES_ALLOW = "OTEL_EXPORTER_SUPABASE_ATTRIBUTES_ALLOW"
+ENV_ATTRIBUTES_DENY = "OTEL_EXPORTER_SUPABASE_ATTRIBUTES_DENY"
+DEFAULT_DENY = ("*password*", "*passwd*", "*secret*", "*token*", "*authorization*", "*cookie*", "*api_key*",
+                "*apikey*")
+
+
+class AttributeFilter:
+    """Which span, event and log attributes are exported: keys matching an ``allow`` pattern (all
+    when there is none) and no ``deny`` pattern (shell-style, case-insensitive). The defaults
+    deny keys that look like credentials; the environment (comma-separated patterns, an empty
+    value for none) replaces them."""
+
+    def __init__(self, allow: Sequence[str] = (), deny: Sequence[str] = DEFAULT_DENY) -> None:
+        self.allow = tuple(p.strip().lower() for p in allow if p.strip())
+        self.deny = tuple(p.strip().lower() for p in deny if p.strip())
+        self._memo: dict[str, bool] = {}
+
+    @classmethod
+    def from_env(cls) -> "AttributeFilter":
+        allow = os.environ.get(ENV_ATTRIBUTES_ALLOW, "")
+        deny = os.environ.get(ENV_ATTRIBUTES_DENY)
+        return cls(allow.split(","), DEFAULT_DENY if deny is None else deny.split(","))
+
+    def keeps(self, key: str) -> bool:
+        kept = self._memo.get(key)
+        if kept is None:
+            low = key.lower()
+            kept = (not self.allow or any(fnmatch.fnmatchcase(low, p) for p in self.allow)) and not any(
+                fnmatch.fnmatchcase(low, p) for p in self.deny)
+            if len(self._memo) < 4096:
+                self._memo[key] = kept
+        return kept
+
+
+_filter = AttributeFilter.from_env()
+
+
+def set_attribute_filter(attribute_filter: AttributeFilter | None = None) -> None:
+    """Replace the process's attribute filter (None: read the environment again)."""
+    global _filter
+    _filter = attribute_filter or AttributeFilter.from_env()
+
+
 def _attributes_json(attributes: Mapping[str, Any] | None, skip: frozenset = frozenset()) -> tuple[str, int]:
-    """JSON object of the attributes not in ``skip``; also returns how many were dropped by the limit."""
+    """JSON object of the attributes not in ``skip`` that the filter keeps; also returns how many
+    were dropped by the count limit (filtered ones are counted in ``otel.filtered_attributes``)."""
     if not attributes:
         return "{}", 0
     out: dict[str, Any] = {}
     dropped = 0
+    filtered = 0
+    keeps = _filter.keeps
     for k, v in attributes.items():
         if k in skip:
+            continue
+        if not keeps(k):
+            filtered += 1
             continue
         if len(out) >= MAX_ATTRIBUTES:
             dropped += 1
@@ -105,6 +156,8 @@ def _attributes_json(attributes: Mapping[str, Any] | None, skip: frozenset = fro
         out[clean_text(k, 256)] = clean_json(v)
     if dropped:
         out["otel.dropped_attributes"] = dropped
+    if filtered:
+        out["otel.filtered_attributes"] = filtered
     return json.dumps(out, ensure_ascii=False, separators=(",", ":"), allow_nan=False), dropped
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 
@@ -157,3 +158,43 @@ def pending_sql(conn: psycopg.Connection | None, schema: str) -> str:
     migrations = load_migrations()
     todo = status(conn, schema, migrations).pending if conn is not None else migrations
     return "\n".join(f"BEGIN;\n{m.render(schema)}\nCOMMIT;\n" for m in todo)
+
+
+SUPABASE_PREFIX = "otel_supabase_exporter_"
+
+
+def export_supabase(directory: Path, schema: str, now: datetime | None = None) -> list[Path]:
+    """Write the migrations as Supabase CLI migrations, ``DIR/supabase/migrations/<timestamp>_<name>.sql``,
+    so ``supabase db push`` applies them. Each file sets the schema, runs the migration and records it
+    in this package's ledger (so ``migrate`` agrees afterwards). Files already in the directory are
+    kept as they are; new ones get timestamps after every file there. Returns the files written."""
+    validate_identifier(schema, "schema name")
+    target = Path(directory) / "supabase" / "migrations"
+    target.mkdir(parents=True, exist_ok=True)
+    existing = sorted(p.name for p in target.glob("*.sql"))
+    present = {name.split("_", 1)[1] for name in existing if "_" in name}
+    stamp = (now or datetime.now(timezone.utc)).replace(microsecond=0, tzinfo=None)
+    if existing:
+        last = existing[-1].split("_", 1)[0]
+        if last.isdigit() and len(last) == 14:
+            stamp = max(stamp, datetime.strptime(last, "%Y%m%d%H%M%S") + timedelta(seconds=1))
+    written = []
+    for m in load_migrations():
+        name = f"{SUPABASE_PREFIX}{schema}_{m.version}_{m.name}.sql"
+        if name in present:
+            continue
+        path = target / f"{stamp:%Y%m%d%H%M%S}_{name}"
+        path.write_text(
+            f"-- otel-supabase-exporter migration {m.filename} for schema {schema} (checksum {m.checksum})\n"
+            f'CREATE SCHEMA IF NOT EXISTS "{schema}";\n'
+            f'SET search_path TO "{schema}", pg_temp;\n\n'
+            f"{m.body.rstrip()}\n\n"
+            f'CREATE TABLE IF NOT EXISTS "{schema}".{LEDGER_TABLE} (version text PRIMARY KEY, name text NOT NULL,'
+            f" checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());\n"
+            f'INSERT INTO "{schema}".{LEDGER_TABLE} (version, name, checksum)'
+            f" VALUES ('{m.version}', '{m.name}', '{m.checksum}') ON CONFLICT (version) DO NOTHING;\n"
+            f"RESET search_path;\n",
+            encoding="utf-8")
+        written.append(path)
+        stamp += timedelta(seconds=1)
+    return written

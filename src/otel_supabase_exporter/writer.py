@@ -111,6 +111,7 @@ class PostgresWriter:
         self._migrated = False
         self._known_days: set[date] = set()
         self._types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        self._copy_allowed: dict[str, bool] = {}
         self._schema = sql.Identifier(settings.schema)
 
     def __repr__(self) -> str:
@@ -238,8 +239,10 @@ class PostgresWriter:
         source = rows.stream() if isinstance(rows, RowStream) else rows
         try:
             with conn.transaction():  # savepoint: the fast path is a plain COPY
-                copied = self._copy(conn, table, columns, source, types)
-            result.written += copied
+                if self._may_copy(conn, table_name):
+                    result.written += self._copy(conn, table, columns, source, types)
+                else:  # row-level security applies to this role, and COPY FROM refuses such tables
+                    result.written += self._via_stage(conn, table_name, columns, source, types, conflicts=False)
             return
         except psycopg.errors.UniqueViolation:
             unique_violation = True  # a retry or replay: some ids are stored already
@@ -252,21 +255,41 @@ class PostgresWriter:
         if not unique_violation:
             self._store_each(conn, table, columns, rows, types, result)
             return
-        stage = sql.Identifier(f"_otel_stage_{table_name}")
-        cols = sql.SQL(", ").join(map(sql.Identifier, columns))
         try:
             with conn.transaction():
-                conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(stage, table))
-                self._copy(conn, stage, columns, rows, types)
-                inserted = conn.execute(
-                    sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
-                        table, cols, cols, stage)
-                ).rowcount
-                conn.execute(sql.SQL("DROP TABLE {}").format(stage))
+                inserted = self._via_stage(conn, table_name, columns, rows, types, conflicts=True)
             result.written += inserted
             result.duplicates += len(rows) - inserted
         except (psycopg.errors.IntegrityError, psycopg.errors.DataError, TypeError, ValueError, OverflowError):
             self._store_each(conn, table, columns, rows, types, result)
+
+    def _via_stage(self, conn: psycopg.Connection, table_name: str, columns: Sequence[str], rows: Iterable[tuple],
+                   types: Sequence[int], conflicts: bool) -> int:
+        """COPY into a temporary table, then INSERT ... SELECT (ON CONFLICT DO NOTHING with
+        ``conflicts``); returns the rows inserted."""
+        table = self._table(table_name)
+        stage = sql.Identifier(f"_otel_stage_{table_name}")
+        cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+        conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(stage, table))
+        self._copy(conn, stage, columns, rows, types)
+        inserted = conn.execute(
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}{}").format(
+                table, cols, cols, stage, sql.SQL(" ON CONFLICT DO NOTHING" if conflicts else ""))
+        ).rowcount
+        conn.execute(sql.SQL("DROP TABLE {}").format(stage))
+        return inserted
+
+    def _may_copy(self, conn: psycopg.Connection, table_name: str) -> bool:
+        """Whether this role may COPY into the table: row-level security does not apply to it
+        (it owns the table, or bypasses RLS). Asked once per writer and table."""
+        allowed = self._copy_allowed.get(table_name)
+        if allowed is None:
+            allowed = self._copy_allowed[table_name] = conn.execute(
+                "SELECT NOT c.relrowsecurity OR r.rolsuper OR r.rolbypassrls"
+                "       OR pg_has_role(current_user, c.relowner, 'USAGE')"
+                " FROM pg_class c, pg_roles r WHERE c.oid = %s::regclass AND r.rolname = current_user",
+                (self._table(table_name).as_string(conn),)).fetchone()[0]
+        return allowed
 
     def _store_each(self, conn: psycopg.Connection, table: sql.Composable, columns: Sequence[str],
                     rows: Sequence[tuple], types: Sequence[int], result: WriteResult) -> None:

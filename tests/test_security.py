@@ -345,3 +345,35 @@ def re_match(pattern: str, text: str) -> bool:
     import re
 
     return re.match(pattern, text) is not None
+
+
+def test_the_dashboard_runs_as_the_reader_role(pg_dsn, schema, roles):
+    import json as _json
+    import urllib.request
+
+    from otel_supabase_exporter.dashboard import Dashboard
+
+    _, reader_dsn = roles
+    writer = PostgresWriter(Settings.from_env(dsn=pg_dsn, schema=schema))
+    try:
+        writer.write_minutes([_minute(datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2))],
+                             [], uuid.uuid4())
+    finally:
+        writer.close()
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        (obs,) = conn.execute(f'INSERT INTO "{schema}".cache_auditor_observations (cache_name, implementation_type,'
+                              f" severity, category, rule, metric, message) VALUES ('c', 'new', 'warning',"
+                              f" 'performance', 'r', 'm', 'slow') RETURNING id").fetchone()
+    board = Dashboard(Settings.from_env(dsn=reader_dsn, schema=schema), port=0).start()
+    try:
+        for path in ("api/caches", "api/series?cache=c&range=1h", "api/summary?cache=c", "api/compare?cache=c",
+                     "api/observations"):
+            with urllib.request.urlopen(board.url + path, timeout=10) as response:
+                assert response.status == 200, path
+        request = urllib.request.Request(board.url + f"api/observations/{obs}/ack", method="POST",
+                                         data=_json.dumps({"by": "board"}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert _json.loads(response.read())["observation"]["acknowledged_by"] == "board"
+    finally:
+        board.stop()

@@ -46,7 +46,7 @@ from . import semconv as sc
 from .keys import KeyHasher, default_hasher
 from .producer import SLOT, SLOTS, producer_for, slot_attributes
 
-__all__ = ["instrument_cache", "cached", "InstrumentedCache", "InstrumentedMapping"]
+__all__ = ["instrument_cache", "cached", "CacheRecorder", "InstrumentedCache", "InstrumentedMapping"]
 
 _log = logging.getLogger(__name__)
 _MISSING = object()
@@ -200,13 +200,14 @@ class _Series:
         self._tracer = found
         return found
 
-    def start_span(self, tracer: Any, slot: int) -> tuple[Any, Any, int] | None:
+    def start_span(self, tracer: Any, slot: int, start: int | None = None,
+                   attach: bool = True) -> tuple[Any, Any, int] | None:
         """Start the span of an operation if it is sampled: (span, context token, wall start ns)."""
         try:
-            start = _time_ns()
+            start = _time_ns() if start is None else start
             span = tracer.start_span(_SPAN_NAMES[slot], start_time=start)
             if span.is_recording():
-                return span, otel_context.attach(trace.set_span_in_context(span)), start
+                return span, otel_context.attach(trace.set_span_in_context(span)) if attach else None, start
         except Exception as exc:
             _telemetry_failed("span start", exc)
         return None
@@ -223,7 +224,8 @@ class _Series:
     ) -> None:
         span, token, start = started
         try:
-            otel_context.detach(token)
+            if token is not None:
+                otel_context.detach(token)
             op, res = SLOTS[slot]
             attrs: dict[str, Any] = dict(self.attrs[slot])
             if op == sc.GET:
@@ -350,6 +352,89 @@ async def _run_async(series, mode, call, key, args, kwargs, miss_value, sized):
 
 def _sized_or_none(obj: object) -> object:
     return obj if hasattr(type(obj), "__len__") else None
+
+
+# ---------------------------------------------------------------- recording for integrations
+
+
+class CacheRecorder:
+    """Records the operations of one cache (name, implementation) for code that is not a cache
+    object — the integrations with redis and other libraries use it::
+
+        recorder = CacheRecorder("sessions", "redis")
+        op = recorder.begin("get")
+        try:
+            value = client.get(key)
+        except Exception as exc:
+            recorder.failed(op, exc, key)
+            raise
+        recorder.looked_up(op, key, value is not None, value)
+
+    Like everything here, it never raises into the caller's code.
+    """
+
+    _MODES = {"get": "value", "set": "set", "delete": "delete"}
+
+    def __init__(self, name: str, implementation: str, *, tracer_provider: trace.TracerProvider | None = None,
+                 meter_provider: metrics.MeterProvider | None = None, record_keys: bool | None = None,
+                 hasher: KeyHasher | None = None, spans: bool | None = None) -> None:
+        self.series = _Series(name, implementation, tracer_provider=tracer_provider, meter_provider=meter_provider,
+                              record_keys=record_keys, hasher=hasher, spans=spans)
+
+    def __repr__(self) -> str:
+        return f"CacheRecorder({self.series.name!r}, {self.series.implementation!r})"
+
+    def begin(self, op: str) -> tuple:
+        """Start timing one call doing ``op`` ("get", "set" or "delete")."""
+        mode = self._MODES[op]
+        try:
+            started = _started(self.series, mode)
+        except Exception as exc:
+            _telemetry_failed("operation start", exc)
+            started = None
+        return mode, started, _perf_ns(), _time_ns()
+
+    def looked_up(self, op: tuple, key: object, hit: bool, item: object = _MISSING) -> None:
+        """The get ``op`` found ``key`` (hit) or not."""
+        self._done(op, [(key, _GET_HIT if hit else _GET_MISS, item if hit else _MISSING)])
+
+    def looked_up_many(self, op: tuple, outcomes: list[tuple[object, bool, object]]) -> None:
+        """A multi-key get: (key, hit, item) per key; each key is one operation with an equal share of the time."""
+        self._done(op, [(k, _GET_HIT if hit else _GET_MISS, item if hit else _MISSING) for k, hit, item in outcomes])
+
+    def stored(self, op: tuple, key: object, item: object = _MISSING) -> None:
+        self._done(op, [(key, _SET_OK, item)])
+
+    def deleted(self, op: tuple, keys: list[object], removed: int) -> None:
+        """A delete of ``keys`` of which ``removed`` existed: that many deletes, the rest delete misses."""
+        self._done(op, [(k, _DEL_OK if i < removed else _DEL_MISS, _MISSING) for i, k in enumerate(keys)])
+
+    def failed(self, op: tuple, exc: BaseException, key: object = _MISSING) -> None:
+        mode, started, t0, _ = op
+        _failed(self.series, mode, exc, _perf_ns() - t0, started, key, None)
+
+    def _done(self, op: tuple, outcomes: list[tuple[object, int, object]]) -> None:
+        mode, started, t0, wall = op
+        if not outcomes:
+            if started is not None:
+                started[0].end()
+                if started[1] is not None:
+                    otel_context.detach(started[1])
+            return
+        share = (_perf_ns() - t0) // len(outcomes)
+        series = self.series
+        try:
+            for i, (key, slot, item) in enumerate(outcomes):
+                series.record(slot, share)
+                span = started if i == 0 else None
+                if i and started is not None:  # sampled: one span per key, one after the other
+                    tracer = series.tracer()
+                    span = None if tracer is None else series.start_span(tracer, slot, start=wall + i * share,
+                                                                          attach=False)
+                if span is not None:
+                    series.end_span(span, slot, share, key, item=item)
+        except Exception as exc:
+            _telemetry_failed("operation record", exc)
 
 
 # ---------------------------------------------------------------- wrappers of existing objects

@@ -26,7 +26,7 @@ import math
 import threading
 import time
 import weakref
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from . import semconv as sc
 from .histogram import MAX_BUCKETS, ExpHistogram, merge
@@ -102,12 +102,12 @@ class Accumulator:
             if duration_ns > self.maxs[slot]:
                 self.maxs[slot] = duration_ns
 
-    def count(self, slot: int) -> None:
-        """Count one operation of ``slot`` that has no duration (evictions)."""
+    def count(self, slot: int, n: int = 1) -> None:
+        """Count ``n`` operations of ``slot`` that have no duration (evictions, polled caches)."""
         with self.lock:
             if not self.counts[slot]:
                 self.firsts[slot] = _time_ns()
-            self.counts[slot] += 1
+            self.counts[slot] += n
 
     def drain(self) -> "Snapshot":
         """What was recorded since the last drain; the accumulator starts over."""
@@ -186,6 +186,18 @@ class Producer:
         self._series: dict[tuple[str, str], Accumulator] = {}
         self._totals: dict[tuple[str, str], Snapshot] = {}
         self._readers: "weakref.WeakKeyDictionary[Any, _ReaderState]" = weakref.WeakKeyDictionary()
+        self._pollers: list[Callable[[], None]] = []
+
+    def add_poller(self, poll: Callable[[], None]) -> None:
+        """Call ``poll`` at the start of every collection: the observable-instrument way for caches
+        without a per-call hook (``functools.lru_cache``) to count what happened since the last one."""
+        with self._lock:
+            self._pollers.append(poll)
+
+    def remove_poller(self, poll: Callable[[], None]) -> None:
+        with self._lock:
+            if poll in self._pollers:
+                self._pollers.remove(poll)
 
     def accumulator(self, name: str, implementation: str) -> Accumulator:
         """The accumulator of a series; every instrumented cache of that name and implementation shares it."""
@@ -203,6 +215,11 @@ class Producer:
         The delta start is the reader's previous collection, or None on its first
         collection: each point then starts at its series' first operation.
         """
+        for poll in list(self._pollers):
+            try:
+                poll()
+            except Exception as exc:  # a poller never breaks a collection
+                _log.debug("cache poller failed: %s", type(exc).__name__)
         with self._lock:
             drained = [(acc.key, acc.drain()) for acc in self._series.values()]
             drained = [(k, s) for k, s in drained if not s.empty()]

@@ -14,7 +14,7 @@ Usage::
 from .config import ConfigurationError, Settings
 from .configuration import Telemetry, configure
 from .exporters import SupabaseLogExporter, SupabaseMetricExporter, SupabaseSpanExporter
-from .instrumentation import InstrumentedCache, InstrumentedMapping, cached, instrument_cache
+from .instrumentation import CacheRecorder, InstrumentedCache, InstrumentedMapping, cached, instrument_cache
 from .migrations import MigrationError, migrate
 from .reader import MinuteAlignedMetricReader, SupabaseMetricReader, cache_views
 from .semconv import VERSION
@@ -27,6 +27,7 @@ __all__ = [
     "Telemetry",
     "instrument_cache",
     "cached",
+    "CacheRecorder",
     "InstrumentedCache",
     "InstrumentedMapping",
     "SupabaseSpanExporter",

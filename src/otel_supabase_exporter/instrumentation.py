@@ -357,6 +357,24 @@ def _sized_or_none(obj: object) -> object:
 # ---------------------------------------------------------------- recording for integrations
 
 
+# Set while an integration records a call, so the library calls it makes inside (Django's
+# get_or_set calling get, Django's redis backend calling redis-py) are not counted again.
+_OUTER_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("otel_supabase_outer_call", default=False)
+
+
+def inside_recorded_call() -> bool:
+    """Whether an integration is already recording the call this code runs in."""
+    return _OUTER_CALL.get()
+
+
+def enter_recorded_call() -> contextvars.Token:
+    return _OUTER_CALL.set(True)
+
+
+def leave_recorded_call(token: contextvars.Token) -> None:
+    _OUTER_CALL.reset(token)
+
+
 class CacheRecorder:
     """Records the operations of one cache (name, implementation) for code that is not a cache
     object — the integrations with redis and other libraries use it::
@@ -404,6 +422,10 @@ class CacheRecorder:
 
     def stored(self, op: tuple, key: object, item: object = _MISSING) -> None:
         self._done(op, [(key, _SET_OK, item)])
+
+    def stored_many(self, op: tuple, items: list[tuple[object, object]]) -> None:
+        """A multi-key set: (key, value) per key."""
+        self._done(op, [(key, _SET_OK, item) for key, item in items])
 
     def deleted(self, op: tuple, keys: list[object], removed: int) -> None:
         """A delete of ``keys`` of which ``removed`` existed: that many deletes, the rest delete misses."""

@@ -20,7 +20,7 @@ import functools
 import threading
 from typing import Any, Callable
 
-from ..instrumentation import CacheRecorder
+from ..instrumentation import CacheRecorder, enter_recorded_call, inside_recorded_call, leave_recorded_call
 
 __all__ = ["DEFAULT_IMPLEMENTATION", "DEFAULT_NAME", "instrument", "is_instrumented", "name_client",
            "uninstrument"]
@@ -96,15 +96,18 @@ _METHODS: dict[str, tuple[str, Callable]] = {
 def _sync_wrapper(original: Callable, op_name: str, after: Callable, pipeline: type) -> Callable:
     @functools.wraps(original)
     def method(self, *args, **kwargs):
-        if isinstance(self, pipeline):
+        if isinstance(self, pipeline) or inside_recorded_call():
             return original(self, *args, **kwargs)
         rec = _for(self)
         op = rec.begin(op_name)
+        token = enter_recorded_call()
         try:
             result = original(self, *args, **kwargs)
         except Exception as exc:
             rec.failed(op, exc, args[0] if args and op_name != "delete" else None)
             raise
+        finally:
+            leave_recorded_call(token)
         try:
             after(rec, op, args, kwargs, result)
         except Exception:  # telemetry never breaks the call
@@ -118,7 +121,7 @@ def _sync_wrapper(original: Callable, op_name: str, after: Callable, pipeline: t
 def _async_wrapper(original: Callable, op_name: str, after: Callable, pipeline: type) -> Callable:
     @functools.wraps(original)
     def method(self, *args, **kwargs):
-        if isinstance(self, pipeline):  # queues the command and returns the pipeline: not awaited here
+        if isinstance(self, pipeline) or inside_recorded_call():  # a pipeline queues and returns itself
             return original(self, *args, **kwargs)
         return run(self, *args, **kwargs)
 

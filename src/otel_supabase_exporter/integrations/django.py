@@ -1,0 +1,203 @@
+"""Django's cache framework: every ``BaseCache`` backend (locmem, redis, memcached, database, file)
+reports hits, misses, sets, deletes and errors, per cache alias::
+
+    from otel_supabase_exporter.integrations import django as django_integration
+    django_integration.instrument()          # e.g. in AppConfig.ready(), after configure()
+
+``cache.get`` is read with a private sentinel, so a stored ``None`` is a hit; ``get_or_set`` is one
+lookup (and one set on a miss) although Django calls ``get`` twice inside; ``get_many`` counts each
+key once; ``incr``/``decr`` count as a set (a missing key, which raises ``ValueError``, as a miss);
+``has_key`` and ``touch`` are not counted. Calls a backend makes to another instrumented library
+(Django's redis backend to redis-py) are not counted twice. The cache name is the alias
+(``default``), the implementation the backend class (``LocMemCache``, ``RedisCache``…).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import threading
+from typing import Any, Callable
+
+from ..instrumentation import CacheRecorder, enter_recorded_call, inside_recorded_call, leave_recorded_call
+
+__all__ = ["instrument", "uninstrument"]
+
+_BACKENDS = ("locmem", "redis", "db", "filebased", "memcached", "dummy")
+_MISSING = object()
+_lock = threading.Lock()
+_patched: list[tuple[type, str, Any]] = []
+_recorders: dict[tuple[str, str], CacheRecorder] = {}
+_providers: dict[str, Any] = {}
+
+
+def _recorder(backend: Any) -> CacheRecorder:
+    key = (getattr(backend, "_otel_supabase_alias", None) or "django", type(backend).__name__)
+    found = _recorders.get(key)
+    if found is None:
+        with _lock:
+            found = _recorders.setdefault(key, CacheRecorder(key[0], key[1], **_providers))
+    return found
+
+
+def _get(rec, op, original, self, args, kwargs):
+    key, rest = args[0], list(args[1:])
+    default = rest.pop(0) if rest else kwargs.pop("default", None)
+    value = original(self, key, _MISSING, *rest, **kwargs)
+    hit = value is not _MISSING
+    rec.looked_up(op, key, hit, value)
+    return value if hit else default
+
+
+def _get_many(rec, op, original, self, args, kwargs):
+    keys = list(args[0] if args else kwargs["keys"])
+    found = original(self, keys, *args[1:], **{k: v for k, v in kwargs.items() if k != "keys"})
+    rec.looked_up_many(op, [(k, k in found, found.get(k)) for k in keys])
+    return found
+
+
+def _get_or_set(rec, op, original, self, args, kwargs):
+    key, rest = args[0], list(args[1:])
+    default = rest.pop(0) if rest else kwargs.pop("default")
+    produced = []
+
+    def produce():  # Django calls the default only on a miss
+        produced.append(True)
+        return default() if callable(default) else default
+
+    value = original(self, key, produce, *rest, **kwargs)
+    if produced:
+        rec.looked_up(op, key, False)
+        rec.stored(rec.begin("set"), key, value)
+    else:
+        rec.looked_up(op, key, True, value)
+    return value
+
+
+def _set(rec, op, original, self, args, kwargs):
+    result = original(self, *args, **kwargs)
+    rec.stored(op, args[0] if args else kwargs.get("key"), args[1] if len(args) > 1 else kwargs.get("value"))
+    return result
+
+
+def _set_many(rec, op, original, self, args, kwargs):
+    data = dict(args[0] if args else kwargs["data"])
+    result = original(self, *args, **kwargs)
+    rec.stored_many(op, list(data.items()))
+    return result
+
+
+def _incr(rec, op, original, self, args, kwargs):
+    key = args[0] if args else kwargs.get("key")
+    try:
+        value = original(self, *args, **kwargs)
+    except ValueError:  # the key is not there
+        rec.looked_up(op, key, False)
+        raise
+    rec.stored(op, key, value)
+    return value
+
+
+def _delete(rec, op, original, self, args, kwargs):
+    result = original(self, *args, **kwargs)
+    rec.deleted(op, [args[0] if args else kwargs.get("key")], 0 if result is False else 1)
+    return result
+
+
+def _delete_many(rec, op, original, self, args, kwargs):
+    keys = list(args[0] if args else kwargs["keys"])
+    result = original(self, *args, **kwargs)
+    rec.deleted(op, keys, len(keys))
+    return result
+
+
+def _unrecorded(rec, op, original, self, args, kwargs):
+    return original(self, *args, **kwargs)
+
+
+# method: (operation it is timed as, how its call is read)
+_METHODS: dict[str, tuple[str, Callable]] = {
+    "get": ("get", _get), "get_many": ("get", _get_many), "get_or_set": ("get", _get_or_set),
+    "set": ("set", _set), "add": ("set", _set), "set_many": ("set", _set_many),
+    "incr": ("set", _incr), "decr": ("set", _incr),
+    "delete": ("delete", _delete), "delete_many": ("delete", _delete_many),
+    "has_key": ("get", None), "touch": ("set", None),
+}
+
+
+def _wrap(original: Callable, op_name: str, read: Callable | None) -> Callable:
+    @functools.wraps(original)
+    def method(self, *args, **kwargs):
+        if inside_recorded_call():
+            return original(self, *args, **kwargs)
+        token = enter_recorded_call()
+        try:
+            if read is None:  # not counted, but what it calls inside is not counted either
+                return original(self, *args, **kwargs)
+            rec = _recorder(self)
+            op = rec.begin(op_name)
+            try:
+                return read(rec, op, original, self, args, dict(kwargs))
+            except ValueError:
+                raise
+            except Exception as exc:
+                rec.failed(op, exc, args[0] if args and not isinstance(args[0], (list, dict)) else None)
+                raise
+        finally:
+            leave_recorded_call(token)
+
+    return method
+
+
+def _backend_classes() -> list[type]:
+    from django.core.cache.backends.base import BaseCache
+
+    for name in _BACKENDS:
+        try:
+            importlib.import_module(f"django.core.cache.backends.{name}")
+        except ImportError:
+            pass
+    found, todo = [], [BaseCache]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def instrument(tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    """Patch every Django cache backend class (and name new backends after their alias). Idempotent."""
+    from django.core.cache import CacheHandler
+
+    with _lock:
+        if _patched:
+            return
+        _providers.clear()
+        _providers.update({k: v for k, v in (("tracer_provider", tracer_provider),
+                                             ("meter_provider", meter_provider)) if v is not None})
+        _recorders.clear()
+        for cls in _backend_classes():
+            for name, (op_name, read) in _METHODS.items():
+                if name in cls.__dict__:
+                    _patched.append((cls, name, cls.__dict__[name]))
+                    setattr(cls, name, _wrap(cls.__dict__[name], op_name, read))
+        create = CacheHandler.__dict__["create_connection"]
+
+        def create_connection(self, alias):
+            backend = create(self, alias)
+            try:
+                backend._otel_supabase_alias = alias
+            except Exception:
+                pass
+            return backend
+
+        _patched.append((CacheHandler, "create_connection", create))
+        CacheHandler.create_connection = create_connection
+
+
+def uninstrument() -> None:
+    with _lock:
+        while _patched:
+            cls, name, original = _patched.pop()
+            setattr(cls, name, original)
+        _recorders.clear()

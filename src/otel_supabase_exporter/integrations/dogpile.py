@@ -58,25 +58,21 @@ class CacheProxy(ProxyBackend):
         rec.looked_up_many(op, [(k, v is not NO_VALUE, v) for k, v in zip(keys, values)])
         return values
 
-    def _set(self, call, items):
+    def _write(self, op_name: str, call, done) -> None:
         rec = self._rec()
-        op = rec.begin("set")
+        op = rec.begin(op_name)
         try:
             call()
         except Exception as exc:
             rec.failed(op, exc)
             raise
-        rec.stored_many(op, items)
+        done(rec, op)
+
+    def _set(self, call, items):
+        self._write("set", call, lambda rec, op: rec.stored_many(op, items))
 
     def _delete(self, call, keys):
-        rec = self._rec()
-        op = rec.begin("delete")
-        try:
-            call()
-        except Exception as exc:
-            rec.failed(op, exc)
-            raise
-        rec.deleted(op, keys, len(keys))
+        self._write("delete", call, lambda rec, op: rec.deleted(op, keys, len(keys)))
 
     def get(self, key):
         return self._get(self.proxied.get, key)

@@ -16,28 +16,20 @@ from __future__ import annotations
 
 import functools
 import importlib
-import threading
 from typing import Any, Callable
 
 from ..instrumentation import CacheRecorder, enter_recorded_call, inside_recorded_call, leave_recorded_call
+from . import Patches
 
 __all__ = ["instrument", "uninstrument"]
 
 _BACKENDS = ("locmem", "redis", "db", "filebased", "memcached", "dummy")
 _MISSING = object()
-_lock = threading.Lock()
-_patched: list[tuple[type, str, Any]] = []
-_recorders: dict[tuple[str, str], CacheRecorder] = {}
-_providers: dict[str, Any] = {}
+_patches = Patches()
 
 
 def _recorder(backend: Any) -> CacheRecorder:
-    key = (getattr(backend, "_otel_supabase_alias", None) or "django", type(backend).__name__)
-    found = _recorders.get(key)
-    if found is None:
-        with _lock:
-            found = _recorders.setdefault(key, CacheRecorder(key[0], key[1], **_providers))
-    return found
+    return _patches.recorder(getattr(backend, "_otel_supabase_alias", None) or "django", type(backend).__name__)
 
 
 def _get(rec, op, original, self, args, kwargs):
@@ -169,18 +161,13 @@ def instrument(tracer_provider: Any = None, meter_provider: Any = None) -> None:
     """Patch every Django cache backend class (and name new backends after their alias). Idempotent."""
     from django.core.cache import CacheHandler
 
-    with _lock:
-        if _patched:
+    with _patches.lock:
+        if not _patches.begin(tracer_provider, meter_provider):
             return
-        _providers.clear()
-        _providers.update({k: v for k, v in (("tracer_provider", tracer_provider),
-                                             ("meter_provider", meter_provider)) if v is not None})
-        _recorders.clear()
         for cls in _backend_classes():
             for name, (op_name, read) in _METHODS.items():
                 if name in cls.__dict__:
-                    _patched.append((cls, name, cls.__dict__[name]))
-                    setattr(cls, name, _wrap(cls.__dict__[name], op_name, read))
+                    _patches.patch(cls, name, _wrap(cls.__dict__[name], op_name, read))
         create = CacheHandler.__dict__["create_connection"]
 
         def create_connection(self, alias):
@@ -191,13 +178,8 @@ def instrument(tracer_provider: Any = None, meter_provider: Any = None) -> None:
                 pass
             return backend
 
-        _patched.append((CacheHandler, "create_connection", create))
-        CacheHandler.create_connection = create_connection
+        _patches.patch(CacheHandler, "create_connection", create_connection)
 
 
 def uninstrument() -> None:
-    with _lock:
-        while _patched:
-            cls, name, original = _patched.pop()
-            setattr(cls, name, original)
-        _recorders.clear()
+    _patches.undo()

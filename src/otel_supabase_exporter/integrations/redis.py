@@ -17,10 +17,10 @@ counted (their results arrive later, in bulk).
 from __future__ import annotations
 
 import functools
-import threading
 from typing import Any, Callable
 
 from ..instrumentation import CacheRecorder, enter_recorded_call, inside_recorded_call, leave_recorded_call
+from . import Patches
 
 __all__ = ["DEFAULT_IMPLEMENTATION", "DEFAULT_NAME", "instrument", "is_instrumented", "name_client",
            "uninstrument"]
@@ -29,31 +29,17 @@ DEFAULT_NAME = "redis"
 DEFAULT_IMPLEMENTATION = "redis"
 _ATTR = "_otel_supabase_recorder"
 
-_lock = threading.Lock()
-_patched: list[tuple[type, str, Any]] = []
-_recorders: dict[tuple[str, str], CacheRecorder] = {}
-_providers: dict[str, Any] = {}
-
-
-def _recorder(name: str, implementation: str) -> CacheRecorder:
-    key = (name, implementation)
-    found = _recorders.get(key)
-    if found is None:
-        with _lock:
-            found = _recorders.get(key)
-            if found is None:
-                found = _recorders[key] = CacheRecorder(name, implementation, **_providers)
-    return found
+_patches = Patches()
 
 
 def name_client(client: Any, name: str, implementation: str = DEFAULT_IMPLEMENTATION) -> Any:
     """Report ``client``'s operations as cache ``name`` / ``implementation``; returns the client."""
-    setattr(client, _ATTR, _recorder(name, implementation))
+    setattr(client, _ATTR, _patches.recorder(name, implementation))
     return client
 
 
 def _for(client: Any) -> CacheRecorder:
-    return getattr(client, _ATTR, None) or _recorder(DEFAULT_NAME, DEFAULT_IMPLEMENTATION)
+    return getattr(client, _ATTR, None) or _patches.recorder(DEFAULT_NAME, DEFAULT_IMPLEMENTATION)
 
 
 def _keys(args: tuple, kwargs: dict) -> list:
@@ -114,7 +100,6 @@ def _sync_wrapper(original: Callable, op_name: str, after: Callable, pipeline: t
             pass
         return result
 
-    method.__wrapped_by_otel_supabase__ = original  # type: ignore[attr-defined]
     return method
 
 
@@ -139,12 +124,11 @@ def _async_wrapper(original: Callable, op_name: str, after: Callable, pipeline: 
             pass
         return result
 
-    method.__wrapped_by_otel_supabase__ = original  # type: ignore[attr-defined]
     return method
 
 
 def is_instrumented() -> bool:
-    return bool(_patched)
+    return _patches.active
 
 
 def instrument(tracer_provider: Any = None, meter_provider: Any = None) -> None:
@@ -152,21 +136,16 @@ def instrument(tracer_provider: Any = None, meter_provider: Any = None) -> None:
     import redis
     import redis.asyncio
 
-    with _lock:
-        if _patched:
+    with _patches.lock:
+        if not _patches.begin(tracer_provider, meter_provider):
             return
-        _providers.clear()
-        _providers.update({k: v for k, v in (("tracer_provider", tracer_provider),
-                                             ("meter_provider", meter_provider)) if v is not None})
-        _recorders.clear()
         for cls, pipeline, wrap in ((redis.Redis, redis.client.Pipeline, _sync_wrapper),
                                     (redis.asyncio.Redis, redis.asyncio.client.Pipeline, _async_wrapper)):
             for name, (op_name, after) in _METHODS.items():
                 original = _find(cls, name)
                 if original is None:
                     continue
-                _patched.append((cls, name, cls.__dict__.get(name)))  # what to put back (None: inherited)
-                setattr(cls, name, wrap(original, op_name, after, pipeline))
+                _patches.patch(cls, name, wrap(original, op_name, after, pipeline))
 
 
 def _find(cls: type, name: str) -> Callable | None:
@@ -178,11 +157,4 @@ def _find(cls: type, name: str) -> Callable | None:
 
 def uninstrument() -> None:
     """Undo ``instrument()``."""
-    with _lock:
-        while _patched:
-            cls, name, own = _patched.pop()
-            if own is None:
-                delattr(cls, name)
-            else:
-                setattr(cls, name, own)
-        _recorders.clear()
+    _patches.undo()

@@ -12,6 +12,7 @@ import psycopg
 from psycopg import conninfo, sql
 
 from otel_supabase_exporter import Settings, migrate
+from otel_supabase_exporter.migrations import roles_script
 from otel_supabase_exporter.writer import PostgresWriter
 
 from .common import Table
@@ -33,8 +34,7 @@ def run(dsn: str, mode: str = "quick") -> Table:
     with psycopg.connect(dsn, autocommit=True) as conn:
         _drop(conn)
         migrate(conn, SCHEMA)
-        conn.execute(conn.execute(sql.SQL("SELECT {}(%s, %s)").format(sql.Identifier(SCHEMA, "roles_sql")),
-                                  (ROLES[1], ROLES[2])).fetchone()[0])
+        conn.execute(roles_script(conn, SCHEMA, ROLES[1], ROLES[2]))
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(*map(sql.Identifier, ROLES[:2])))
     now = int(datetime.now(timezone.utc).timestamp() * 1e6)
 

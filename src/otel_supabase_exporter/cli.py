@@ -16,7 +16,7 @@ import psycopg
 from . import doctor, migrations
 from .config import ENV_DSN, ConfigurationError, Settings, error_line, mask_dsn
 from .embedded import connect
-from .report import format_table, performance_summary
+from .report import SUMMARY_COLUMNS, format_table, performance_summary
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -130,10 +130,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
     settings = _settings(args)
     with connect(settings) as conn:
         rows = performance_summary(conn, settings.schema, args.implementation, args.window)
-    if not rows:
-        print(f"no 1-minute rows in the last {args.window}; run `otel-supabase-exporter doctor`")
-        return 0
-    print(format_table(rows))
+    return _print_table(rows, SUMMARY_COLUMNS,
+                        f"no 1-minute rows in the last {args.window}; run `otel-supabase-exporter doctor`")
+
+
+def _print_table(rows: list[dict], columns: Sequence[tuple[str, str]], empty: str) -> int:
+    """Print ``rows`` as a table, or ``empty`` when there are none; the command's exit status."""
+    print(format_table(rows, columns) if rows else empty)
     return 0
 
 
@@ -193,12 +196,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         if args.recompute:
             print(f"recomputed {refresh_baselines(conn, settings.schema, force=True)} baseline(s)")
         rows = active_baselines(conn, settings.schema, args.cache, args.implementation)
-    if not rows:
-        print("no baselines yet: a series needs enough 1-minute rows (maintenance_settings.baseline_min_samples "
-              "minutes with traffic); `maintain` computes them")
-        return 0
-    print(format_table(rows, BASELINE_COLUMNS))
-    return 0
+    return _print_table(rows, BASELINE_COLUMNS,
+                        "no baselines yet: a series needs enough 1-minute rows (maintenance_settings."
+                        "baseline_min_samples minutes with traffic); `maintain` computes them")
 
 
 def cmd_observations(args: argparse.Namespace) -> int:
@@ -207,11 +207,8 @@ def cmd_observations(args: argparse.Namespace) -> int:
     settings = _settings(args)
     with connect(settings) as conn:
         rows = observations(conn, settings.schema, include_resolved=args.all, limit=args.limit)
-    if not rows:
-        print("no open observations" if not args.all else "no observations")
-        return 0
     columns = OBSERVATION_COLUMNS + ((("status", "status"),) if args.all else ())
-    print(format_table(rows, columns))
+    _print_table(rows, columns, "no open observations" if not args.all else "no observations")
     if args.verbose:
         for r in rows:
             print(f"#{r['id']} recommendation: {r['recommendation']}")
@@ -247,23 +244,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with connect(settings) as conn:
         rows = compare_implementations(conn, settings.schema, args.window, cache_name=args.cache,
                                        reference=args.reference)
-    if not rows:
-        print(f"nothing to compare in the last {args.window}: no cache ran both the reference implementation "
-              "and another one")
-        return 0
-    print(format_table(rows, COMPARISON_COLUMNS))
-    return 0
+    return _print_table(rows, COMPARISON_COLUMNS,
+                        f"nothing to compare in the last {args.window}: no cache ran both the reference "
+                        "implementation and another one")
 
 
 def cmd_roles(args: argparse.Namespace) -> int:
-    from psycopg import sql as _sql
-
     settings = _settings(args)
     writer = args.writer or f"{settings.schema}_writer"
     reader = args.reader or f"{settings.schema}_reader"
     with connect(settings) as conn:
-        script = conn.execute(_sql.SQL("SELECT {}(%s, %s)").format(_sql.Identifier(settings.schema, "roles_sql")),
-                              (writer, reader)).fetchone()[0]
+        script = migrations.roles_script(conn, settings.schema, writer, reader)
         if not args.apply:
             print(f"-- roles for schema {settings.schema}: run as its owner (with CREATEROLE), or use --apply")
             print(script, end="")

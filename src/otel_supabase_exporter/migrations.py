@@ -160,6 +160,14 @@ def pending_sql(conn: psycopg.Connection | None, schema: str) -> str:
     return "\n".join(f"BEGIN;\n{m.render(schema)}\nCOMMIT;\n" for m in todo)
 
 
+def roles_script(conn: psycopg.Connection, schema: str, writer: str, reader: str) -> str:
+    """The SQL that creates the schema's writer and reader roles, their grants and policies
+    (``<schema>.roles_sql``, sql/007); running it is the caller's choice."""
+    validate_identifier(schema, "schema name")
+    return conn.execute(sql.SQL("SELECT {}(%s, %s)").format(sql.Identifier(schema, "roles_sql")),
+                        (writer, reader)).fetchone()[0]
+
+
 SUPABASE_PREFIX = "otel_supabase_exporter_"
 
 

@@ -15,8 +15,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from otel_supabase_exporter import Settings, migrate
-from otel_supabase_exporter.synthetic import Fault, Profile, write_history
-from otel_supabase_exporter.writer import PostgresWriter
+from otel_supabase_exporter.demo.synthetic import Fault, Profile, write_history
+from otel_supabase_exporter.store.writer import PostgresWriter
 
 from .common import Table
 

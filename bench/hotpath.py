@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRati
 from opentelemetry.trace import NoOpTracerProvider
 
 from otel_supabase_exporter import instrument_cache
-from otel_supabase_exporter.reader import cache_views
+from otel_supabase_exporter.sdk.reader import cache_views
 
 from .common import Table, zipf_keys
 

@@ -19,8 +19,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from psycopg import sql
 
 from otel_supabase_exporter import SupabaseSpanExporter, instrument_cache, migrate
-from otel_supabase_exporter.mapping import CACHE_METRICS_COLUMNS, map_spans
-from otel_supabase_exporter.writer import _python_row
+from otel_supabase_exporter.rows import RAW, map_spans
+from otel_supabase_exporter.store.writer import _python_row
 
 from .common import Table
 
@@ -79,15 +79,15 @@ def run(dsn: str, mode: str = "quick") -> Table:
         _fresh_schema(dsn, name)
     exporter = SupabaseSpanExporter(dsn, schema="bench_ours")
     exporter.export(spans[:10])  # pool open, partitions known: steady state
-    cols = sql.SQL(", ").join(map(sql.Identifier, CACHE_METRICS_COLUMNS))
-    marks = sql.SQL(", ").join(sql.Placeholder() * len(CACHE_METRICS_COLUMNS))
+    cols = sql.SQL(", ").join(map(sql.Identifier, RAW.names))
+    marks = sql.SQL(", ").join(sql.Placeholder() * len(RAW.names))
     insert = sql.SQL("INSERT INTO bench_many.cache_metrics ({}) VALUES ({})").format(cols, marks)
-    col_list = ", ".join(CACHE_METRICS_COLUMNS)
+    col_list = ", ".join(RAW.names)
     with psycopg.connect(dsn, autocommit=True) as conn:
         oids = dict(conn.execute("SELECT attname, atttypid::int FROM pg_attribute"
                                  " WHERE attrelid = 'bench_many.cache_metrics'::regclass").fetchall())
     # executemany gets the rows as the Python values psycopg adapts (UUID, datetime), made beforehand
-    py_rows = [_python_row([oids[c] for c in CACHE_METRICS_COLUMNS], r) for r in rows]
+    py_rows = [_python_row([oids[c] for c in RAW.names], r) for r in rows]
 
     def ours() -> None:
         # finished spans -> mapping -> COPY, batch by batch as the BatchSpanProcessor hands them over

@@ -12,8 +12,8 @@ import psycopg
 from psycopg import conninfo, sql
 
 from otel_supabase_exporter import Settings, migrate
-from otel_supabase_exporter.migrations import roles_script
-from otel_supabase_exporter.writer import PostgresWriter
+from otel_supabase_exporter.store.migrations import roles_script
+from otel_supabase_exporter.store.writer import PostgresWriter
 
 from .common import Table
 

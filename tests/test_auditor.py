@@ -15,12 +15,12 @@ import pytest
 from bench import auditor as scenarios
 from conftest import new_schema_name, sql_rows
 from otel_supabase_exporter import Settings
-from otel_supabase_exporter.cli import main
+from otel_supabase_exporter.show.cli import main
 from otel_supabase_exporter.histogram import ExpHistogram
-from otel_supabase_exporter.maintenance import maintain, update_settings
-from otel_supabase_exporter.mapping import MinuteRow
-from otel_supabase_exporter.synthetic import Profile, generate, write_history
-from otel_supabase_exporter.writer import PostgresWriter
+from otel_supabase_exporter.judge.maintenance import maintain, update_settings
+from otel_supabase_exporter.rows import MinuteRow
+from otel_supabase_exporter.demo.synthetic import Profile, generate, write_history
+from otel_supabase_exporter.store.writer import PostgresWriter
 
 UTC = timezone.utc
 STEADY = dict(night_ratio=1.0, weekend_ratio=1.0, hit_rate_swing=0.0, load_latency=0.0)

@@ -15,14 +15,14 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from otel_supabase_exporter import Settings
-from otel_supabase_exporter.mapping import (
-    CACHE_METRICS_COLUMNS,
-    EVENT_COLUMNS,
+from otel_supabase_exporter.rows import (
+    EVENT,
+    RAW,
     log_rows,
     map_metrics,
     map_spans,
 )
-from otel_supabase_exporter.writer import PostgresWriter
+from otel_supabase_exporter.store.writer import PostgresWriter
 
 
 class Opaque:
@@ -91,8 +91,8 @@ def test_arbitrary_spans_are_rows_or_counted_rejections(batch):
                      and "cache.name" in (s.attributes or {}))
     assert len(out.cache_rows) + out.rejected.total >= cache_like  # each cache span: a row or a reason
     assert len(out.cache_rows) <= cache_like
-    _check_rows(out.cache_rows, CACHE_METRICS_COLUMNS)
-    _check_rows(out.event_rows, EVENT_COLUMNS)
+    _check_rows(out.cache_rows, RAW.names)
+    _check_rows(out.event_rows, EVENT.names)
 
 
 def _point(draw, histogram: bool):
@@ -134,7 +134,7 @@ def test_arbitrary_metric_points_never_raise_and_counts_stay_valid(data):
         assert row.cache_name.strip() and "\x00" not in row.cache_name
         if row.histogram is not None:
             assert len(row.histogram.counts) <= 320 and all(c >= 0 for c in row.histogram.counts)
-    _check_rows(out.event_rows, EVENT_COLUMNS)
+    _check_rows(out.event_rows, EVENT.names)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -145,7 +145,7 @@ def test_arbitrary_metric_points_never_raise_and_counts_stay_valid(data):
 def test_arbitrary_log_records_are_rows_or_counted_rejections(records):
     rows, rejected = log_rows(records)
     assert len(rows) + rejected.total == len(records)
-    _check_rows(rows, EVENT_COLUMNS)
+    _check_rows(rows, EVENT.names)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

@@ -19,11 +19,11 @@ import pytest
 
 from conftest import sql_rows
 from otel_supabase_exporter import Settings
-from otel_supabase_exporter.config import ConfigurationError
-from otel_supabase_exporter.dashboard import Dashboard
+from otel_supabase_exporter.errors import ConfigurationError
+from otel_supabase_exporter.show.dashboard import Dashboard
 from otel_supabase_exporter.histogram import ExpHistogram
-from otel_supabase_exporter.mapping import MinuteRow
-from otel_supabase_exporter.writer import PostgresWriter
+from otel_supabase_exporter.rows import MinuteRow
+from otel_supabase_exporter.store.writer import PostgresWriter
 
 UTC = timezone.utc
 
@@ -262,7 +262,7 @@ def test_static_assets_ship_in_the_package(board):
 
 def _serve(args: list[str], env: dict[str, str], until: str, timeout: float = 90) -> tuple[subprocess.Popen, str]:
     """Start the CLI, wait for a line containing ``until``; returns the process and what it printed."""
-    proc = subprocess.Popen([sys.executable, "-m", "otel_supabase_exporter.cli", *args], env={**os.environ, **env},
+    proc = subprocess.Popen([sys.executable, "-m", "otel_supabase_exporter", *args], env={**os.environ, **env},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = []
     timer = threading.Timer(timeout, proc.kill)
@@ -288,7 +288,7 @@ def test_cli_dashboard_and_demo_with_the_dashboard(pg_dsn, schema, seeded):
         proc.terminate()
         proc.wait(10)
 
-    refused = subprocess.run([sys.executable, "-m", "otel_supabase_exporter.cli", "dashboard", "--host", "0.0.0.0"],
+    refused = subprocess.run([sys.executable, "-m", "otel_supabase_exporter", "dashboard", "--host", "0.0.0.0"],
                              env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "not loopback: set a token" in refused.stderr
 

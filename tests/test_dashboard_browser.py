@@ -16,10 +16,10 @@ import pytest
 
 from conftest import new_schema_name, sql_rows
 from otel_supabase_exporter import Settings, migrate
-from otel_supabase_exporter.dashboard import Dashboard
-from otel_supabase_exporter.mapping import MinuteRow
-from otel_supabase_exporter.synthetic import Fault, Profile, generate
-from otel_supabase_exporter.writer import PostgresWriter
+from otel_supabase_exporter.show.dashboard import Dashboard
+from otel_supabase_exporter.rows import MinuteRow
+from otel_supabase_exporter.demo.synthetic import Fault, Profile, generate
+from otel_supabase_exporter.store.writer import PostgresWriter
 
 UTC = timezone.utc
 CHROMIUM = "/usr/bin/chromium"

@@ -9,7 +9,7 @@ import psycopg
 
 from conftest import providers, sql_rows
 from otel_supabase_exporter import configure, instrument_cache, migrate
-from otel_supabase_exporter.cli import main as cli_main
+from otel_supabase_exporter.show.cli import main as cli_main
 
 
 def test_permanent_error_is_reported_once_with_the_fix_spooled_not_hammered_then_replayed(
@@ -37,7 +37,7 @@ def test_permanent_error_is_reported_once_with_the_fix_spooled_not_hammered_then
 
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             migrate(conn, fresh_schema)
-        delivery = telemetry.span_exporter._delivery
+        delivery = telemetry.span_exporter.delivery
         assert delivery.replay() >= 1
         assert telemetry.stats()["spans"]["replayed"] == 60
     finally:

@@ -6,7 +6,7 @@ import psycopg
 
 from conftest import providers
 from otel_supabase_exporter import instrument_cache
-from otel_supabase_exporter.cli import main
+from otel_supabase_exporter.show.cli import main
 
 
 def test_doctor_fails_on_an_empty_database(pg_dsn, fresh_schema, capsys):
@@ -67,7 +67,7 @@ def test_connection_errors_never_show_the_password(capsys):
 def test_doctor_reports_raw_coverage_of_complete_minutes(pg_dsn, schema):
     import psycopg
 
-    from otel_supabase_exporter.doctor import raw_coverage
+    from otel_supabase_exporter.judge.health import raw_coverage
 
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(f'SELECT "{schema}".ensure_cache_metrics_partitions(current_date - 1, current_date)')

@@ -12,8 +12,8 @@ import pytest
 
 from conftest import ROOT, providers, sql_rows, wait_for_minute_room
 from otel_supabase_exporter import cached, instrument_cache
-from otel_supabase_exporter.writer import PostgresWriter
-from otel_supabase_exporter.mapping import map_spans
+from otel_supabase_exporter.store.writer import PostgresWriter
+from otel_supabase_exporter.rows import map_spans
 
 
 def _zipf_keys(n: int, distinct: int, seed: int) -> list[int]:
@@ -164,9 +164,9 @@ def test_replayed_batches_are_not_counted_twice(pg_dsn, schema, telemetry):
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-    from otel_supabase_exporter.exporters import DELTA_TEMPORALITY, HISTOGRAM_AGGREGATION
+    from otel_supabase_exporter.sdk.exporters import DELTA_TEMPORALITY, HISTOGRAM_AGGREGATION
     from opentelemetry.sdk.metrics import Histogram
-    from otel_supabase_exporter.mapping import map_metrics
+    from otel_supabase_exporter.rows import map_metrics
 
     spans = InMemorySpanExporter()
     tp = TracerProvider()

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import ROOT
 from otel_supabase_exporter import Settings
-from otel_supabase_exporter.synthetic import Fault, Profile, generate
-from otel_supabase_exporter.writer import PostgresWriter
+from otel_supabase_exporter.demo.synthetic import Fault, Profile, generate
+from otel_supabase_exporter.store.writer import PostgresWriter
 
 DASHBOARD = ROOT / "examples" / "grafana" / "cache-dashboard.json"
 UTC = timezone.utc

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_supabase_exporter import instrument_cache
 from otel_supabase_exporter.histogram import ExpHistogram, merge
-from otel_supabase_exporter.mapping import CACHE_METRICS_COLUMNS, clean_text, map_spans, span_row_id
+from otel_supabase_exporter.rows import RAW, clean_text, map_spans, span_row_id
 
 
 def _spans():
@@ -33,9 +33,9 @@ def test_cache_spans_become_rows_with_stable_ids_and_exact_durations():
     spans = exporter.get_finished_spans()
     rows = map_spans(spans)
     assert rows.rejected.total == 0
-    assert [r[CACHE_METRICS_COLUMNS.index("operation_type")] for r in rows.cache_rows] == ["set", "hit", "miss"]
+    assert [r[RAW.names.index("operation_type")] for r in rows.cache_rows] == ["set", "hit", "miss"]
     for span, row in zip(spans, rows.cache_rows):
-        record = dict(zip(CACHE_METRICS_COLUMNS, row))
+        record = dict(zip(RAW.names, row))
         assert record["id"] == span_row_id(span.context.trace_id, span.context.span_id)
         assert record["response_time_ms"] == (span.end_time - span.start_time) / 1e6
         assert record["cache_key_hash"] and "secret-key" not in json.dumps(record, default=str)
@@ -59,7 +59,7 @@ def test_hostile_attribute_values_are_sanitised_not_fatal():
     rows = map_spans(exporter.get_finished_spans())
     assert len(rows.cache_rows) == 1
     assert dict(rows.rejected.reasons) == {"empty cache name": 1, "unknown cache operation/result": 1}
-    record = dict(zip(CACHE_METRICS_COLUMNS, rows.cache_rows[0]))
+    record = dict(zip(RAW.names, rows.cache_rows[0]))
     assert record["cache_name"] == "a\ufffdb" and len(record["implementation_type"]) == 100
     attrs = json.loads(record["attributes"])
     assert attrs["nan"] == "nan" and attrs["surrogate"] == "\ufffd" and len(attrs["big"]) == 4096

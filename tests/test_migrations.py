@@ -11,12 +11,12 @@ import pytest
 
 from conftest import sql_rows
 from otel_supabase_exporter import MigrationError, migrate
-from otel_supabase_exporter.cli import main
-from otel_supabase_exporter.migrations import load_migrations, status
+from otel_supabase_exporter.show.cli import main
+from otel_supabase_exporter.store.migrations import load_migrations, load_repeatables, status
 
 
 def test_apply_twice_is_a_noop(pg_dsn, fresh_schema):
-    files = [m.filename for m in load_migrations()]
+    files = [m.filename for m in load_migrations()] + [r.filename for r in load_repeatables()]
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         assert migrate(conn, fresh_schema) == files
         before = sql_rows(pg_dsn, f'SELECT version, applied_at FROM "{fresh_schema}".schema_migrations ORDER BY 1')
@@ -27,13 +27,14 @@ def test_apply_twice_is_a_noop(pg_dsn, fresh_schema):
 
 
 def test_concurrent_migrate_runs_both_succeed(pg_dsn, fresh_schema):
-    cmd = [sys.executable, "-m", "otel_supabase_exporter.cli", "--dsn", pg_dsn, "--schema", fresh_schema, "migrate"]
+    cmd = [sys.executable, "-m", "otel_supabase_exporter", "--dsn", pg_dsn, "--schema", fresh_schema, "migrate"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     applied = [out for out, _ in outputs if "applied" in out]
     assert len(applied) == 1, outputs  # exactly one run did the work; the others found it done
-    assert sql_rows(pg_dsn, f'SELECT count(*) FROM "{fresh_schema}".schema_migrations')[0][0] == len(load_migrations())
+    assert sql_rows(pg_dsn, f'SELECT count(*) FROM "{fresh_schema}".schema_migrations')[0][0] == \
+        len(load_migrations()) + len(load_repeatables())
 
 
 def test_edited_applied_file_is_refused(pg_dsn, fresh_schema):

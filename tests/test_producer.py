@@ -16,7 +16,8 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 from otel_supabase_exporter import instrument_cache
-from otel_supabase_exporter.producer import SCALE, SLOT, Accumulator, histogram_of
+from otel_supabase_exporter.instrument._collection import histogram_of
+from otel_supabase_exporter.instrument.producer import SCALE, SLOT, Accumulator
 
 from conftest import run_python
 

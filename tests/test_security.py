@@ -13,11 +13,11 @@ from psycopg import conninfo
 
 from conftest import sql_rows
 from otel_supabase_exporter import Settings
-from otel_supabase_exporter.cli import main
-from otel_supabase_exporter.doctor import exposure
+from otel_supabase_exporter.show.cli import main
+from otel_supabase_exporter.judge.health import exposure
 from otel_supabase_exporter.histogram import ExpHistogram
-from otel_supabase_exporter.mapping import MinuteRow
-from otel_supabase_exporter.writer import PostgresWriter
+from otel_supabase_exporter.rows import MinuteRow
+from otel_supabase_exporter.store.writer import PostgresWriter
 
 UTC = timezone.utc
 
@@ -202,7 +202,7 @@ def test_a_failing_connection_never_shows_its_password(caplog, capsys, tmp_path,
     import logging
 
     from otel_supabase_exporter import configure, instrument_cache
-    from otel_supabase_exporter.writer import Unavailable
+    from otel_supabase_exporter.store.writer import Unavailable
 
     secret = "Pa55-w0rd-that-must-not-leak"
     with socket_port() as port:
@@ -275,7 +275,7 @@ def test_hostile_names_keys_and_values_are_stored_verbatim_with_no_other_effect(
 
 def test_span_attributes_are_filtered_before_export(pg_dsn, schema):
     from otel_supabase_exporter import configure
-    from otel_supabase_exporter.mapping import AttributeFilter, set_attribute_filter
+    from otel_supabase_exporter.rows import AttributeFilter, set_attribute_filter
 
     def export(name: str) -> dict:
         telemetry = configure(pg_dsn, schema=schema, service_name="attrs", set_global=False)
@@ -310,7 +310,7 @@ def test_span_attributes_are_filtered_before_export(pg_dsn, schema):
     ("host=/var/run/postgresql dbname=x", {}, False),
 ])
 def test_remote_hosts_require_tls_unless_the_dsn_says_otherwise(dsn, env, tls, monkeypatch):
-    from otel_supabase_exporter.embedded import connection_kwargs
+    from otel_supabase_exporter.store.connect import connection_kwargs
 
     monkeypatch.delenv("PGSSLMODE", raising=False)
     monkeypatch.delenv("PGHOST", raising=False)
@@ -321,13 +321,15 @@ def test_remote_hosts_require_tls_unless_the_dsn_says_otherwise(dsn, env, tls, m
 
 def test_sql_export_for_the_supabase_cli_applies_and_agrees_with_migrate(pg_dsn, fresh_schema, tmp_path, capsys):
     from otel_supabase_exporter import migrate
-    from otel_supabase_exporter.migrations import load_migrations
+    from otel_supabase_exporter.store.migrations import load_migrations, load_repeatables
 
     assert main(["--dsn", pg_dsn, "--schema", fresh_schema, "sql", "export", "--supabase", str(tmp_path)]) == 0
     files = sorted((tmp_path / "supabase" / "migrations").iterdir())
-    assert len(files) == len(load_migrations())
-    assert all(re_match(r"^\d{14}_otel_supabase_exporter_" + fresh_schema + r"_\d{3}_[a-z0-9_]+\.sql$", f.name)
-               for f in files)
+    assert len(files) == len(load_migrations()) + len(load_repeatables())
+    prefix = r"^\d{14}_otel_supabase_exporter_" + fresh_schema
+    assert all(re_match(prefix + r"_\d{3}_[a-z0-9_]+\.sql$", f.name) for f in files[:len(load_migrations())])
+    assert all(re_match(prefix + r"_R_[a-z0-9_]+_[0-9a-f]{12}(_after_\d{3})?\.sql$", f.name)
+               for f in files[len(load_migrations()):])
     assert f"{len(files)} migration(s) written" in capsys.readouterr().out
     # applied the way `supabase db push` does: each file once, in name order, in its own transaction
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
@@ -351,7 +353,7 @@ def test_the_dashboard_runs_as_the_reader_role(pg_dsn, schema, roles):
     import json as _json
     import urllib.request
 
-    from otel_supabase_exporter.dashboard import Dashboard
+    from otel_supabase_exporter.show.dashboard import Dashboard
 
     _, reader_dsn = roles
     writer = PostgresWriter(Settings.from_env(dsn=pg_dsn, schema=schema))

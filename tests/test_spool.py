@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from otel_supabase_exporter.spool import Spool
+from otel_supabase_exporter.store.spool import Spool
 
 
 def _replay_all(spool: Spool) -> list[dict]:
@@ -57,7 +57,7 @@ def test_a_torn_last_record_is_skipped_and_counted_and_the_rest_replays(tmp_path
 
 
 def test_overflow_drops_the_oldest_whole_segments_and_counts_them(tmp_path, monkeypatch):
-    from otel_supabase_exporter import spool as spool_module
+    from otel_supabase_exporter.store import spool as spool_module
 
     monkeypatch.setattr(spool_module, "SEGMENT_BYTES", 2_000)
     dropped: list[tuple[str, int]] = []
@@ -81,7 +81,7 @@ def test_a_segment_being_written_by_a_live_process_is_not_replayed_by_another(tm
 
 WRITER = """
 import sys
-from otel_supabase_exporter.spool import Spool
+from otel_supabase_exporter.store.spool import Spool
 spool = Spool(sys.argv[1], max_bytes=10**9)
 i = 0
 while True:
@@ -109,10 +109,10 @@ def test_without_file_locks_the_spool_is_off_and_said_so(tmp_path, monkeypatch, 
     import pytest
 
     from otel_supabase_exporter import Settings
-    from otel_supabase_exporter import spool as spool_module
-    from otel_supabase_exporter.delivery import Delivery
-    from otel_supabase_exporter.spool import SpoolUnavailable
-    from otel_supabase_exporter.writer import PostgresWriter
+    from otel_supabase_exporter.store import spool as spool_module
+    from otel_supabase_exporter.store.delivery import Delivery
+    from otel_supabase_exporter.store.spool import SpoolUnavailable
+    from otel_supabase_exporter.store.writer import PostgresWriter
 
     monkeypatch.setattr(spool_module, "fcntl", None)
     with pytest.raises(SpoolUnavailable):

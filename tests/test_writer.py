@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from conftest import sql_rows
 from otel_supabase_exporter import Settings
-from otel_supabase_exporter.mapping import CACHE_METRICS_COLUMNS, map_spans, stream_spans
-from otel_supabase_exporter.writer import PostgresWriter
+from otel_supabase_exporter.rows import RAW, map_spans, stream_spans
+from otel_supabase_exporter.store.writer import PostgresWriter
 
 
 def _spans(n: int, start_ns: int | None = None) -> list:
@@ -67,7 +67,7 @@ def test_rows_of_a_day_without_partition_get_one_and_land(pg_dsn, schema):
 
 def test_a_row_the_database_rejects_is_set_aside_and_the_rest_of_the_batch_lands(pg_dsn, schema):
     rows = map_spans(_spans(5)).cache_rows
-    op = CACHE_METRICS_COLUMNS.index("operation_type")
+    op = RAW.names.index("operation_type")
     bad = list(rows[2])
     bad[op] = "teleport"  # violates the operation_type CHECK
     rows[2] = tuple(bad)

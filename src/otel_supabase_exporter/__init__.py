@@ -11,14 +11,21 @@ Usage::
     telemetry.shutdown()                                # flushes raw rows and the 1-minute aggregates
 """
 
-from .config import ConfigurationError, Settings
-from .configuration import Telemetry, configure
-from .exporters import SupabaseLogExporter, SupabaseMetricExporter, SupabaseSpanExporter
-from .instrumentation import CacheRecorder, InstrumentedCache, InstrumentedMapping, cached, instrument_cache
-from .migrations import MigrationError, migrate
-from .reader import MinuteAlignedMetricReader, SupabaseMetricReader, cache_views
+from .errors import ConfigurationError, MigrationError, WriteError
+from .instrument import CacheRecorder, InstrumentedCache, InstrumentedMapping, cached, instrument_cache
+from .sdk import (
+    MinuteAlignedMetricReader,
+    SupabaseLogExporter,
+    SupabaseMetricExporter,
+    SupabaseMetricReader,
+    SupabaseSpanExporter,
+    Telemetry,
+    cache_views,
+    configure,
+)
 from .semconv import VERSION
-from .writer import WriteError
+from .settings import Settings
+from .store import migrate
 
 __version__ = VERSION
 

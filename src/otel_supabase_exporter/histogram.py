@@ -1,6 +1,6 @@
 """Base-2 exponential histograms (OpenTelemetry data model): exact merge at a common scale.
 
-Mirrors ``exp_hist_merge`` in sql/002 so a batch can combine its own points
+Mirrors ``exp_hist_merge`` (sql/repeatable/10_histograms.sql) so a batch can combine its own points
 before the database merges them with other processes' rows.
 """
 

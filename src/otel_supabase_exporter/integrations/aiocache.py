@@ -17,7 +17,7 @@ from typing import Any
 
 from aiocache.plugins import BasePlugin
 
-from ..instrumentation import CacheRecorder
+from ..instrument.recorder import CacheRecorder
 
 __all__ = ["CachePlugin"]
 

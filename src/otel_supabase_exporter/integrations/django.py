@@ -18,8 +18,8 @@ import functools
 import importlib
 from typing import Any, Callable
 
-from ..instrumentation import CacheRecorder, enter_recorded_call, inside_recorded_call, leave_recorded_call
-from . import Patches
+from ..instrument.recorder import CacheRecorder, enter_recorded_call, inside_recorded_call, leave_recorded_call
+from . import LibraryCall, Patches
 
 __all__ = ["instrument", "uninstrument"]
 
@@ -32,32 +32,32 @@ def _recorder(backend: Any) -> CacheRecorder:
     return _patches.recorder(getattr(backend, "_otel_supabase_alias", None) or "django", type(backend).__name__)
 
 
-def _get(rec, op, original, self, args, kwargs):
-    key, rest = args[0], list(args[1:])
-    default = rest.pop(0) if rest else kwargs.pop("default", None)
-    value = original(self, key, _MISSING, *rest, **kwargs)
+def _get(rec, op, call):
+    key, rest = call.args[0], list(call.args[1:])
+    default = rest.pop(0) if rest else call.kwargs.pop("default", None)
+    value = call(key, _MISSING, *rest, **call.kwargs)
     hit = value is not _MISSING
     rec.looked_up(op, key, hit, value)
     return value if hit else default
 
 
-def _get_many(rec, op, original, self, args, kwargs):
-    keys = list(args[0] if args else kwargs["keys"])
-    found = original(self, keys, *args[1:], **{k: v for k, v in kwargs.items() if k != "keys"})
+def _get_many(rec, op, call):
+    keys = list(call.args[0] if call.args else call.kwargs["keys"])
+    found = call(keys, *call.args[1:], **{k: v for k, v in call.kwargs.items() if k != "keys"})
     rec.looked_up_many(op, [(k, k in found, found.get(k)) for k in keys])
     return found
 
 
-def _get_or_set(rec, op, original, self, args, kwargs):
-    key, rest = args[0], list(args[1:])
-    default = rest.pop(0) if rest else kwargs.pop("default")
+def _get_or_set(rec, op, call):
+    key, rest = call.args[0], list(call.args[1:])
+    default = rest.pop(0) if rest else call.kwargs.pop("default")
     produced = []
 
     def produce():  # Django calls the default only on a miss
         produced.append(True)
         return default() if callable(default) else default
 
-    value = original(self, key, produce, *rest, **kwargs)
+    value = call(key, produce, *rest, **call.kwargs)
     if produced:
         rec.looked_up(op, key, False)
         rec.stored(rec.begin("set"), key, value)
@@ -66,23 +66,24 @@ def _get_or_set(rec, op, original, self, args, kwargs):
     return value
 
 
-def _set(rec, op, original, self, args, kwargs):
-    result = original(self, *args, **kwargs)
+def _set(rec, op, call):
+    result = call.again()
+    args, kwargs = call.args, call.kwargs
     rec.stored(op, args[0] if args else kwargs.get("key"), args[1] if len(args) > 1 else kwargs.get("value"))
     return result
 
 
-def _set_many(rec, op, original, self, args, kwargs):
-    data = dict(args[0] if args else kwargs["data"])
-    result = original(self, *args, **kwargs)
+def _set_many(rec, op, call):
+    data = dict(call.args[0] if call.args else call.kwargs["data"])
+    result = call.again()
     rec.stored_many(op, list(data.items()))
     return result
 
 
-def _incr(rec, op, original, self, args, kwargs):
-    key = args[0] if args else kwargs.get("key")
+def _incr(rec, op, call):
+    key = call.args[0] if call.args else call.kwargs.get("key")
     try:
-        value = original(self, *args, **kwargs)
+        value = call.again()
     except ValueError:  # the key is not there
         rec.looked_up(op, key, False)
         raise
@@ -90,21 +91,21 @@ def _incr(rec, op, original, self, args, kwargs):
     return value
 
 
-def _delete(rec, op, original, self, args, kwargs):
-    result = original(self, *args, **kwargs)
-    rec.deleted(op, [args[0] if args else kwargs.get("key")], 0 if result is False else 1)
+def _delete(rec, op, call):
+    result = call.again()
+    rec.deleted(op, [call.args[0] if call.args else call.kwargs.get("key")], 0 if result is False else 1)
     return result
 
 
-def _delete_many(rec, op, original, self, args, kwargs):
-    keys = list(args[0] if args else kwargs["keys"])
-    result = original(self, *args, **kwargs)
+def _delete_many(rec, op, call):
+    keys = list(call.args[0] if call.args else call.kwargs["keys"])
+    result = call.again()
     rec.deleted(op, keys, len(keys))
     return result
 
 
-def _unrecorded(rec, op, original, self, args, kwargs):
-    return original(self, *args, **kwargs)
+def _unrecorded(rec, op, call):
+    return call.again()
 
 
 # method: (operation it is timed as, how its call is read)
@@ -129,7 +130,7 @@ def _wrap(original: Callable, op_name: str, read: Callable | None) -> Callable:
             rec = _recorder(self)
             op = rec.begin(op_name)
             try:
-                return read(rec, op, original, self, args, dict(kwargs))
+                return read(rec, op, LibraryCall(original, self, args, dict(kwargs)))
             except ValueError:
                 raise
             except Exception as exc:

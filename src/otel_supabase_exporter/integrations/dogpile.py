@@ -15,7 +15,7 @@ from typing import Any
 from dogpile.cache.api import NO_VALUE
 from dogpile.cache.proxy import ProxyBackend
 
-from ..instrumentation import CacheRecorder
+from ..instrument.recorder import CacheRecorder
 
 __all__ = ["CacheProxy"]
 

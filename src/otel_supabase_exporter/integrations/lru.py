@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from ..instrumentation import _EVICT, _GET_HIT, _GET_MISS, _SET_OK, _Series
+from ..instrument.series import EVICT, GET_HIT, GET_MISS, SET_OK, Series
 
 __all__ = ["observe_lru_cache"]
 
@@ -24,7 +24,7 @@ __all__ = ["observe_lru_cache"]
 class _Observed:
     """The poller of one lru-cached function; also what the size gauge asks ``len()`` of."""
 
-    def __init__(self, fn: Any, series: _Series) -> None:
+    def __init__(self, fn: Any, series: Series) -> None:
         self.fn = fn
         self.series = series
         self.lock = threading.Lock()
@@ -44,14 +44,14 @@ class _Observed:
             hits, misses, size0 = info.hits, info.misses, 0
         count = self.series.count
         if hits:
-            count(_GET_HIT, hits)
+            count(GET_HIT, hits)
         if misses:
-            count(_GET_MISS, misses)
+            count(GET_MISS, misses)
             if info.maxsize != 0:
-                count(_SET_OK, misses)
+                count(SET_OK, misses)
                 evicted = misses - (info.currsize - size0)
                 if info.maxsize is not None and evicted > 0:
-                    count(_EVICT, evicted)
+                    count(EVICT, evicted)
 
 
 def observe_lru_cache(fn: Callable[..., Any], name: str, implementation: str = "functools.lru_cache", *,
@@ -59,9 +59,9 @@ def observe_lru_cache(fn: Callable[..., Any], name: str, implementation: str = "
     """Report ``fn``'s lru cache as cache ``name``; returns a function that stops reporting."""
     if not callable(getattr(fn, "cache_info", None)):
         raise TypeError("observe_lru_cache: the function has no cache_info() (decorate it with functools.lru_cache)")
-    from ..producer import producer_for
+    from ..instrument.producer import producer_for
 
-    series = _Series(name, implementation, tracer_provider=None, meter_provider=meter_provider, record_keys=None,
+    series = Series(name, implementation, tracer_provider=None, meter_provider=meter_provider, record_keys=None,
                      hasher=None, spans=False)
     observed = _Observed(fn, series)
     producer = producer_for(meter_provider)

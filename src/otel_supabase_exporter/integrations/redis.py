@@ -19,8 +19,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from ..instrumentation import CacheRecorder, enter_recorded_call, inside_recorded_call, leave_recorded_call
-from . import Patches
+from ..instrument.recorder import CacheRecorder, enter_recorded_call, inside_recorded_call, leave_recorded_call
+from . import LibraryCall, Patches
 
 __all__ = ["DEFAULT_IMPLEMENTATION", "DEFAULT_NAME", "instrument", "is_instrumented", "name_client",
            "uninstrument"]
@@ -50,22 +50,23 @@ def _keys(args: tuple, kwargs: dict) -> list:
 
 
 # How each method's result reads: (operation, key(args, kwargs) or keys, outcome recorder)
-def _after_get(rec, op, args, kwargs, result):
-    rec.looked_up(op, args[0] if args else kwargs.get("name"), result is not None, result)
+def _after_get(rec, op, call, result):
+    rec.looked_up(op, call.args[0] if call.args else call.kwargs.get("name"), result is not None, result)
 
 
-def _after_mget(rec, op, args, kwargs, result):
-    keys = _keys(args, kwargs)
+def _after_mget(rec, op, call, result):
+    keys = _keys(call.args, call.kwargs)
     rec.looked_up_many(op, [(k, v is not None, v) for k, v in zip(keys, result or [])])
 
 
-def _after_set(rec, op, args, kwargs, result):
+def _after_set(rec, op, call, result):
+    args, kwargs = call.args, call.kwargs
     value = kwargs.get("value", args[-1] if len(args) >= 2 else None)
     rec.stored(op, args[0] if args else kwargs.get("name"), value)
 
 
-def _after_delete(rec, op, args, kwargs, result):
-    rec.deleted(op, list(args), int(result or 0))
+def _after_delete(rec, op, call, result):
+    rec.deleted(op, list(call.args), int(result or 0))
 
 
 _METHODS: dict[str, tuple[str, Callable]] = {
@@ -95,7 +96,7 @@ def _sync_wrapper(original: Callable, op_name: str, after: Callable, pipeline: t
         finally:
             leave_recorded_call(token)
         try:
-            after(rec, op, args, kwargs, result)
+            after(rec, op, LibraryCall(original, self, args, kwargs), result)
         except Exception:  # telemetry never breaks the call
             pass
         return result
@@ -119,7 +120,7 @@ def _async_wrapper(original: Callable, op_name: str, after: Callable, pipeline: 
             rec.failed(op, exc, args[0] if args and op_name != "delete" else None)
             raise
         try:
-            after(rec, op, args, kwargs, result)
+            after(rec, op, LibraryCall(original, self, args, kwargs), result)
         except Exception:
             pass
         return result

@@ -1,0 +1,139 @@
+"""Recording one call of an instrumented cache: time it, read its outcome (hit, miss, set,
+delete, error) the way its kind of call tells it, record it, end its span. Never raises into
+the caller's code; the call's own result and exception pass through unchanged."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, NamedTuple
+
+from .series import (
+    UNRESOLVED,
+    DEL_ERROR,
+    DEL_MISS,
+    DEL_OK,
+    GET_ERROR,
+    GET_HIT,
+    GET_MISS,
+    MISSING,
+    SET_ERROR,
+    SET_OK,
+    Series,
+    telemetry_failed,
+)
+
+_perf_ns = time.perf_counter_ns
+
+# How the outcome of each kind of call is read.
+VALUE = "value"      # get(key) returning the miss value (None by default) is a miss
+DEFAULT = "default"  # mapping get(key, default): called with a private sentinel to tell a miss
+ITEM = "item"        # __getitem__: KeyError is a miss
+SET = "set"          # set / __setitem__
+DELETE = "delete"    # delete / __delitem__ / pop: KeyError is a miss
+_ERROR_SLOT = {VALUE: GET_ERROR, DEFAULT: GET_ERROR, ITEM: GET_ERROR, SET: SET_ERROR, DELETE: DEL_ERROR}
+_START_SLOT = {VALUE: GET_HIT, DEFAULT: GET_HIT, ITEM: GET_HIT, SET: SET_OK, DELETE: DEL_OK}
+
+
+class Operation:
+    """One kind of call (``mode``) of one series: ``run``/``arun`` make the call and record it."""
+
+    __slots__ = ("series", "mode", "miss_value")
+
+    def __init__(self, series: Series, mode: str, miss_value: object = None) -> None:
+        self.series = series
+        self.mode = mode
+        self.miss_value = miss_value
+
+    def start(self) -> tuple[Any, Any, int] | None:
+        """The call's span, if one is sampled."""
+        series = self.series
+        tracer = series.current_tracer
+        if tracer is UNRESOLVED:
+            tracer = series.tracer()
+        return None if tracer is None else series.start_span(tracer, _START_SLOT[self.mode])
+
+    def run(self, call: Callable[..., Any], key: object, args: tuple, kwargs: dict, *, sized: object = None) -> Any:
+        """``call(key, *args, **kwargs)``, recorded. The hot path: as few calls as it can make."""
+        series = self.series
+        started = None if series.current_tracer is None else self.start()
+        default = None
+        t0 = _perf_ns()
+        try:
+            if self.mode == DEFAULT:
+                default = args[0] if args else kwargs.pop("default", None)
+                result = call(key, MISSING)
+            else:
+                result = call(key, *args, **kwargs)
+        except Exception as exc:
+            self.raised(exc, _perf_ns() - t0, started, key=key, sized=sized)
+            raise
+        duration = _perf_ns() - t0
+        slot, item = self.outcome(result, args, kwargs)
+        try:
+            series.record(slot, duration)
+        except Exception as telemetry_exc:
+            telemetry_failed("operation record", telemetry_exc)
+        if started is not None:
+            series.end_span(started, slot, duration, key=key, item=item, sized=sized)
+        return default if slot == GET_MISS and self.mode == DEFAULT else result
+
+    async def arun(self, call: Callable[..., Any], key: object, args: tuple, kwargs: dict, *,
+                   sized: object = None) -> Any:
+        """``await call(key, *args, **kwargs)``, recorded."""
+        started = None if self.series.current_tracer is None else self.start()
+        t0 = _perf_ns()
+        try:
+            result = await call(key, *args, **kwargs)
+        except Exception as exc:
+            self.raised(exc, _perf_ns() - t0, started, key=key, sized=sized)
+            raise
+        duration = _perf_ns() - t0
+        slot, item = self.outcome(result, args, kwargs)
+        self.record(slot, duration, started, key=key, item=item, sized=sized)
+        return result
+
+    def outcome(self, result: object, args: tuple, kwargs: dict) -> tuple[int, object]:
+        """(slot, stored or returned item) of a call that returned ``result``."""
+        mode = self.mode
+        if mode == DEFAULT:
+            return (GET_HIT, result) if result is not MISSING else (GET_MISS, MISSING)
+        if mode == VALUE:
+            return (GET_HIT, result) if result is not self.miss_value else (GET_MISS, MISSING)
+        if mode == SET:
+            return SET_OK, args[0] if args else kwargs.get("value", MISSING)
+        if mode == ITEM:
+            return GET_HIT, result
+        return DEL_OK, MISSING
+
+    def raised(self, exc: BaseException, duration_ns: int, started: tuple | None, *, key: object = MISSING,
+               sized: object = None) -> None:
+        """Record a call that raised ``exc`` (a KeyError of a lookup or delete is a miss)."""
+        if isinstance(exc, KeyError) and self.mode in (ITEM, DELETE):
+            slot = GET_MISS if self.mode == ITEM else DEL_MISS
+        else:
+            slot = _ERROR_SLOT[self.mode]
+        self.record(slot, duration_ns, started, key=key, exc=exc, sized=sized)
+
+    def record(self, slot: int, duration_ns: int, started: tuple | None, *, key: object = MISSING,
+               item: object = MISSING, exc: BaseException | None = None, sized: object = None) -> None:
+        """Count the outcome ``slot`` and end the span, if any."""
+        try:
+            self.series.record(slot, duration_ns)
+        except Exception as telemetry_exc:
+            telemetry_failed("operation record", telemetry_exc)
+        if started is not None:
+            self.series.end_span(started, slot, duration_ns, key=key, exc=exc, item=item, sized=sized)
+
+
+class Operations(NamedTuple):
+    """The operations of one instrumented object, one per kind of call (``ops.item``, ``ops[i]``)."""
+
+    value: Operation
+    default: Operation
+    item: Operation
+    set: Operation
+    delete: Operation
+
+    @classmethod
+    def of(cls, series: Series, miss_value: object = None) -> "Operations":
+        return cls(*(Operation(series, mode, miss_value) for mode in cls._fields))

@@ -1,0 +1,309 @@
+"""Pre-aggregated cache metrics: what the hot path records, and the standard metrics readers collect from it.
+
+A cache call adds one to a per-series counter and one to a bucket of a
+base-2 exponential histogram, under a per-series lock (well under a
+microsecond), instead of going through ``Counter.add`` and
+``Histogram.record`` (about 12 µs together in the SDK). At collection time
+every reader of an SDK ``MeterProvider`` receives these as ordinary
+OpenTelemetry metrics in the ``otel_supabase_exporter`` scope:
+
+* ``cache.operations`` — a monotonic Sum, per cache.name / cache.implementation /
+  cache.operation / cache.result;
+* ``cache.operation.duration`` — an exponential histogram in seconds (count,
+  sum, min, max exact; at most 320 buckets);
+
+in the temporality each reader asks for (delta or cumulative), so OTLP,
+Prometheus or any other exporter on the same provider sees them too. The
+OpenTelemetry specification calls this a *MetricProducer*; the Python SDK
+has no public hook for one yet, so :func:`install` wraps the SDK's
+collection step (``SynchronousMeasurementConsumer.collect``) once per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import weakref
+from typing import Any, Callable
+
+from .. import semconv as sc
+
+__all__ = ["SLOTS", "Accumulator", "Producer", "install", "producer_for", "producers_of", "rebind",
+           "slot_attributes"]
+
+_log = logging.getLogger(__name__)
+
+# One slot per (operation, result) pair; the hot path indexes lists by slot.
+SLOTS: tuple[tuple[str, str], ...] = (
+    (sc.GET, sc.HIT), (sc.GET, sc.MISS), (sc.GET, sc.ERROR),
+    (sc.SET, sc.OK), (sc.SET, sc.ERROR),
+    (sc.DELETE, sc.OK), (sc.DELETE, sc.MISS), (sc.DELETE, sc.ERROR),
+    (sc.EVICT, sc.OK),
+)
+SLOT = {pair: i for i, pair in enumerate(SLOTS)}
+_N = len(SLOTS)
+_TIMED = tuple(i for i, (op, _) in enumerate(SLOTS) if op != sc.EVICT)
+
+# Recording scale: 32 buckets per power of two (bucket width 2.2 %). Exports
+# downscale when a histogram spans more than MAX_BUCKETS buckets.
+SCALE = 5
+_SCALE_FACTOR = float(1 << SCALE)
+_NS_OFFSET = math.log2(1e9) * _SCALE_FACTOR  # index of seconds from nanoseconds
+_log2 = math.log2
+_ceil = math.ceil
+_time_ns = time.time_ns
+
+
+def slot_attributes(name: str, implementation: str) -> tuple[dict[str, str], ...]:
+    """The metric attributes of each slot of a series (the same on spans and on metric points)."""
+    base = {sc.ATTR_NAME: name, sc.ATTR_IMPLEMENTATION: implementation}
+    return tuple({**base, sc.ATTR_OPERATION: op, sc.ATTR_RESULT: res} for op, res in SLOTS)
+
+
+class Accumulator:
+    """Counts and duration histograms of one (cache name, implementation) since the last drain."""
+
+    __slots__ = ("buckets", "counts", "firsts", "key", "lock", "maxs", "mins", "sums", "zeros")
+
+    def __init__(self, key: tuple[str, str]) -> None:
+        self.key = key
+        self.lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.counts = [0] * _N
+        self.sums = [0] * _N  # nanoseconds: integer sums stay exact
+        self.mins = [0] * _N
+        self.maxs = [0] * _N
+        self.zeros = [0] * _N
+        self.firsts = [0] * _N  # wall-clock ns of the first operation: the start of a first delta
+        self.buckets: list[dict[int, int]] = [{} for _ in range(_N)]
+
+    def record(self, slot: int, duration_ns: int) -> None:
+        """Count one operation of ``slot`` that took ``duration_ns``."""
+        with self.lock:
+            n = self.counts[slot]
+            self.counts[slot] = n + 1
+            if duration_ns > 0:
+                index = _ceil(_log2(duration_ns) * _SCALE_FACTOR - _NS_OFFSET) - 1
+                b = self.buckets[slot]
+                b[index] = b.get(index, 0) + 1
+                self.sums[slot] += duration_ns
+            else:
+                duration_ns = 0
+                self.zeros[slot] += 1
+            if n == 0:
+                self.mins[slot] = duration_ns
+                self.firsts[slot] = _time_ns()
+            elif duration_ns < self.mins[slot]:
+                self.mins[slot] = duration_ns
+            if duration_ns > self.maxs[slot]:
+                self.maxs[slot] = duration_ns
+
+    def count(self, slot: int, n: int = 1) -> None:
+        """Count ``n`` operations of ``slot`` that have no duration (evictions, polled caches)."""
+        with self.lock:
+            if not self.counts[slot]:
+                self.firsts[slot] = _time_ns()
+            self.counts[slot] += n
+
+    def drain(self) -> "Snapshot":
+        """What was recorded since the last drain; the accumulator starts over."""
+        with self.lock:
+            snap = Snapshot(counts=self.counts, sums=self.sums, mins=self.mins, maxs=self.maxs, zeros=self.zeros,
+                            buckets=self.buckets, firsts=self.firsts)
+            self._reset()
+        return snap
+
+
+class Snapshot:
+    """Recorded values of one series over some interval (mergeable)."""
+
+    __slots__ = ("buckets", "counts", "firsts", "maxs", "mins", "sums", "zeros")
+
+    def __init__(self, *, counts=None, sums=None, mins=None, maxs=None, zeros=None, buckets=None,
+                 firsts=None) -> None:
+        self.counts = counts if counts is not None else [0] * _N
+        self.sums = sums if sums is not None else [0] * _N
+        self.mins = mins if mins is not None else [0] * _N
+        self.maxs = maxs if maxs is not None else [0] * _N
+        self.zeros = zeros if zeros is not None else [0] * _N
+        self.buckets = buckets if buckets is not None else [{} for _ in range(_N)]
+        self.firsts = firsts if firsts is not None else [0] * _N
+
+    def empty(self) -> bool:
+        return not any(self.counts)
+
+    def add(self, other: "Snapshot") -> None:
+        for i in range(_N):
+            n = other.counts[i]
+            if not n:
+                continue
+            if not self.counts[i] or other.mins[i] < self.mins[i]:
+                self.mins[i] = other.mins[i]
+            if not self.counts[i] or other.firsts[i] < self.firsts[i]:
+                self.firsts[i] = other.firsts[i]
+            if other.maxs[i] > self.maxs[i]:
+                self.maxs[i] = other.maxs[i]
+            self.counts[i] += n
+            self.sums[i] += other.sums[i]
+            self.zeros[i] += other.zeros[i]
+            mine = self.buckets[i]
+            for index, c in other.buckets[i].items():
+                mine[index] = mine.get(index, 0) + c
+
+    def copy(self) -> "Snapshot":
+        out = Snapshot()
+        out.add(self)
+        return out
+
+
+class _ReaderState:
+    __slots__ = ("pending", "last_ns")
+
+    def __init__(self, pending: dict[tuple[str, str], Snapshot], last_ns: int | None) -> None:
+        self.pending = pending
+        self.last_ns = last_ns
+
+
+class Producer:
+    """The series recorded for one meter provider (or for the global one) and what each reader has seen."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._series: dict[tuple[str, str], Accumulator] = {}
+        self._totals: dict[tuple[str, str], Snapshot] = {}
+        self._readers: "weakref.WeakKeyDictionary[Any, _ReaderState]" = weakref.WeakKeyDictionary()
+        self._pollers: list[Callable[[], None]] = []
+
+    def add_poller(self, poll: Callable[[], None]) -> None:
+        """Call ``poll`` at the start of every collection: the observable-instrument way for caches
+        without a per-call hook (``functools.lru_cache``) to count what happened since the last one."""
+        with self._lock:
+            self._pollers.append(poll)
+
+    def remove_poller(self, poll: Callable[[], None]) -> None:
+        with self._lock:
+            if poll in self._pollers:
+                self._pollers.remove(poll)
+
+    def accumulator(self, name: str, implementation: str) -> Accumulator:
+        """The accumulator of a series; every instrumented cache of that name and implementation shares it."""
+        key = (name, implementation)
+        with self._lock:
+            acc = self._series.get(key)
+            if acc is None:
+                acc = self._series[key] = Accumulator(key)
+            return acc
+
+    def collect(self, reader: Any, cumulative_counts: bool, cumulative_durations: bool, now_ns: int
+                ) -> tuple[dict[tuple[str, str], Snapshot], dict[tuple[str, str], Snapshot], int | None]:
+        """Drain the hot path; returns (counts view, durations view, delta start) for ``reader``.
+
+        The delta start is the reader's previous collection, or None on its first
+        collection: each point then starts at its series' first operation.
+        """
+        for poll in list(self._pollers):
+            try:
+                poll()
+            except Exception as exc:  # a poller never breaks a collection
+                _log.debug("cache poller failed: %s", type(exc).__name__)
+        with self._lock:
+            drained = [(acc.key, acc.drain()) for acc in self._series.values()]
+            drained = [(k, s) for k, s in drained if not s.empty()]
+            for key, snap in drained:
+                self._totals.setdefault(key, Snapshot()).add(snap)
+                for state in self._readers.values():
+                    state.pending.setdefault(key, Snapshot()).add(snap)
+            state = self._readers.get(reader)
+            if state is None:
+                # A reader seen for the first time gets everything recorded so far.
+                state = self._readers[reader] = _ReaderState({k: s.copy() for k, s in self._totals.items()}, None)
+            delta, start = state.pending, state.last_ns
+            state.pending, state.last_ns = {}, now_ns
+            totals = {k: s.copy() for k, s in self._totals.items()} if (
+                cumulative_counts or cumulative_durations) else {}
+        return (totals if cumulative_counts else delta), (totals if cumulative_durations else delta), start
+
+
+# ---------------------------------------------------------------- the SDK hook
+
+_producers_lock = threading.Lock()
+_global_producer = Producer()
+_warned = False
+
+
+def producer_for(meter_provider: Any) -> Producer:
+    """The producer of an explicit meter provider, or of the global one when ``meter_provider`` is None."""
+    install()
+    if meter_provider is None:
+        from opentelemetry import metrics
+
+        rebind(metrics.get_meter_provider())
+        return _global_producer
+    consumer = getattr(meter_provider, "_measurement_consumer", None)
+    if consumer is None:  # not an SDK provider: nobody will collect what is recorded
+        return Producer()
+    rebind(meter_provider)
+    with _producers_lock:
+        producer = getattr(consumer, "_otel_supabase_producer", None)
+        if producer is None:
+            producer = Producer()
+            consumer._otel_supabase_producer = producer
+        return producer
+
+
+def producers_of(consumer: Any) -> list[Producer]:
+    from opentelemetry import metrics
+
+    found = []
+    explicit = getattr(consumer, "_otel_supabase_producer", None)
+    if explicit is not None:
+        found.append(explicit)
+    if getattr(metrics.get_meter_provider(), "_measurement_consumer", None) is consumer:
+        found.append(_global_producer)
+    return found
+
+
+_original_collect: Any = None
+
+
+def install() -> None:
+    """Make every SDK collection include the pre-aggregated cache metrics (idempotent)."""
+    global _original_collect
+    try:
+        from opentelemetry.sdk.metrics._internal.measurement_consumer import SynchronousMeasurementConsumer
+    except ImportError:  # API only: there is no SDK reader to feed
+        return
+    with _producers_lock:
+        if _original_collect is not None:
+            return
+        original = _original_collect = SynchronousMeasurementConsumer.collect
+
+    def collect(self, metric_reader, timeout_millis: float = 10_000):
+        result = original(self, metric_reader, timeout_millis)
+        try:
+            from ._collection import add_to_collection
+
+            return add_to_collection(self, metric_reader, result)
+        except Exception as exc:  # never break the user's collection
+            global _warned
+            if not _warned:
+                _warned = True
+                _log.warning("could not add cache metrics to a collection: %s", type(exc).__name__, exc_info=True)
+            return result
+
+    SynchronousMeasurementConsumer.collect = collect  # type: ignore[method-assign]
+
+
+def rebind(meter_provider: Any) -> None:
+    """Point the readers of a provider created before :func:`install` at the wrapped collection."""
+    consumer = getattr(meter_provider, "_measurement_consumer", None)
+    if consumer is None or _original_collect is None:
+        return
+    for reader in list(getattr(consumer, "_reader_storages", {})):
+        callback = getattr(reader, "_collect", None)
+        if getattr(callback, "__func__", None) is _original_collect:
+            reader._set_collect_callback(consumer.collect)

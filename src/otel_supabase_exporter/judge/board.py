@@ -1,0 +1,109 @@
+"""The dashboard's reads (and its one write, acknowledging): each takes a ``dict_row`` cursor in
+the transaction the dashboard opened (read-only except for acknowledging)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ..settings import validate_identifier
+
+__all__ = ["CHANNEL", "Span", "acknowledge", "cache_list", "comparison", "database_time", "is_known", "listen",
+           "observation_list", "series_rows"]
+
+# The channel every NOTIFY of the schema goes to (``notify_channel()`` in SQL).
+CHANNEL = "otel_supabase_exporter"
+
+Cursor = psycopg.Cursor[dict[str, Any]]
+
+
+def _fn(schema: str, name: str) -> sql.Identifier:
+    validate_identifier(schema, "schema name")
+    return sql.Identifier(schema, name)
+
+
+def database_time(cur: Cursor) -> datetime:
+    cur.execute("SELECT now() AS now")
+    return cur.fetchone()["now"]
+
+
+def is_known(cur: Cursor, schema: str, cache: str, implementation: str | None) -> bool:
+    """Whether the cache (with that implementation, if given) has 1-minute or 1-hour rows."""
+    cur.execute(sql.SQL(
+        "SELECT EXISTS (SELECT 1 FROM {m} WHERE cache_name = %(c)s"
+        "               AND (%(i)s::text IS NULL OR implementation_type = %(i)s))"
+        " OR EXISTS (SELECT 1 FROM {h} WHERE cache_name = %(c)s"
+        "            AND (%(i)s::text IS NULL OR implementation_type = %(i)s)) AS known").format(
+        m=_fn(schema, "cache_metrics_1min"), h=_fn(schema, "cache_metrics_1hour")), {"c": cache, "i": implementation})
+    return bool(cur.fetchone()["known"])
+
+
+def cache_list(cur: Cursor, schema: str) -> tuple[list[dict[str, Any]], str]:
+    """(cache_name, implementation_type) seen recently, and the reference implementation."""
+    cur.execute(sql.SQL(
+        "SELECT cache_name, implementation_type FROM {h} WHERE hour_window > now() - interval '31 days'"
+        " UNION SELECT cache_name, implementation_type FROM {q}"
+        " UNION SELECT cache_name, implementation_type FROM {m} WHERE minute_window > now() - interval '2 hours'"
+        " ORDER BY 1, 2").format(h=_fn(schema, "cache_metrics_1hour"), q=_fn(schema, "rollup_queue"),
+                                 m=_fn(schema, "cache_metrics_1min")))
+    rows = cur.fetchall()
+    cur.execute(sql.SQL("SELECT reference_implementation FROM {}").format(_fn(schema, "maintenance_settings")))
+    return rows, cur.fetchone()["reference_implementation"]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A time range [begin, end) read in buckets of ``step`` (one bucket when ``step`` is None)."""
+
+    begin: datetime
+    end: datetime
+    step: timedelta | None = None
+
+    @property
+    def bucket(self) -> timedelta:
+        return self.step if self.step is not None else self.end - self.begin
+
+
+def series_rows(cur: Cursor, schema: str, span: Span, *, cache: str | None = None,
+                implementation: str | None = None) -> list[dict[str, Any]]:
+    """``cache_series``: one row per series and bucket of the span."""
+    cur.execute(sql.SQL("SELECT * FROM {}(%s, %s, %s, %s, %s)").format(_fn(schema, "cache_series")),
+                (span.begin, span.end, span.bucket, cache, implementation))
+    return cur.fetchall()
+
+
+def comparison(cur: Cursor, schema: str, span: Span, *, cache: str | None = None) -> list[dict[str, Any]]:
+    """``compare_implementations`` per bucket of the span."""
+    cur.execute(sql.SQL("SELECT * FROM {}(%s, %s, %s, %s)").format(_fn(schema, "compare_implementations")),
+                (span.begin, span.end, span.bucket, cache))
+    return cur.fetchall()
+
+
+def observation_list(cur: Cursor, schema: str, *, status: str, cache: str | None, limit: int
+                     ) -> list[dict[str, Any]]:
+    """Observations (``status`` open or all), open ones first, worst first, newest first."""
+    cur.execute(sql.SQL(
+        "SELECT id, severity, category, cache_name, implementation_type, rule, metric, observed_value,"
+        " expected_value, deviation_pct, z_score, worst_value, message, recommendation, status,"
+        " first_seen_at, last_seen_at, resolved_at, acknowledged, acknowledged_by, acknowledged_at"
+        " FROM {} WHERE (%(s)s = 'all' OR status = 'open') AND (%(c)s::text IS NULL OR cache_name = %(c)s)"
+        " ORDER BY status = 'open' DESC,"
+        "          CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, first_seen_at DESC"
+        " LIMIT %(n)s").format(_fn(schema, "cache_auditor_observations")), {"s": status, "c": cache, "n": limit})
+    return cur.fetchall()
+
+
+def acknowledge(cur: Cursor, schema: str, observation_id: int, by: str) -> dict[str, Any]:
+    """``acknowledge_observation``: the observation acknowledged by ``by`` (NoDataFound if there is none)."""
+    cur.execute(sql.SQL("SELECT * FROM {}(%s, %s)").format(_fn(schema, "acknowledge_observation")),
+                (observation_id, by))
+    return cur.fetchone()
+
+
+def listen(conn: psycopg.Connection) -> None:
+    """Subscribe ``conn`` (autocommit) to the schema's notifications."""
+    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))

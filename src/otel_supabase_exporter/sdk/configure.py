@@ -1,0 +1,123 @@
+"""One call that sets up tracer, meter and logger providers writing to PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import Sampler
+
+from ..redact import mask_dsn
+from ..settings import Settings
+from .exporters import SupabaseLogExporter, SupabaseMetricExporter, SupabaseSpanExporter
+from .reader import MinuteAlignedMetricReader, cache_views
+from .self_metrics import observe_delivery
+
+__all__ = ["configure", "Telemetry"]
+
+# Larger than the SDK default (2048): at 10k cache operations/s the default
+# queue overflows between two exports and the SDK drops spans.
+SPAN_QUEUE_SIZE = 65_536
+SPAN_BATCH_SIZE = 4_096
+SPAN_SCHEDULE_DELAY_MS = 1_000
+
+
+@dataclass
+class Telemetry:
+    """The providers and exporters that :func:`configure` set up."""
+
+    settings: Settings
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
+    span_exporter: SupabaseSpanExporter
+    metric_exporter: SupabaseMetricExporter
+    log_exporter: SupabaseLogExporter
+
+    def __repr__(self) -> str:
+        return f"Telemetry(dsn={mask_dsn(self.settings.dsn)!r}, schema={self.settings.schema!r})"
+
+    def stats(self) -> dict[str, Any]:
+        """The exporters' counters per signal (received, exported, retried, spooled, replayed,
+        rejected and dropped by reason) and the spool's state."""
+        return self.span_exporter.delivery.report()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Write everything buffered now: spans and logs first, then the metrics collected so far."""
+        ok = self.tracer_provider.force_flush(timeout_millis)
+        ok = self.logger_provider.force_flush(timeout_millis) and ok
+        ok = self.meter_provider.force_flush(timeout_millis) and ok
+        return ok
+
+    def shutdown(self) -> None:
+        """Flush and stop every provider (spans first, so raw rows land before the last minute)."""
+        self.tracer_provider.shutdown()
+        self.logger_provider.shutdown()
+        self.meter_provider.shutdown()
+
+
+def configure(
+    dsn: str | None = None,
+    *,
+    service_name: str | None = None,
+    schema: str | None = None,
+    resource: Resource | None = None,
+    sampler: Sampler | None = None,
+    export_interval_s: float | None = None,
+    set_global: bool = True,
+    capture_logging: bool = False,
+) -> Telemetry:
+    """Set up tracing, metrics and logs exported to PostgreSQL; returns a handle to flush and shut down.
+
+    ``dsn=None`` reads ``OTEL_EXPORTER_SUPABASE_DSN`` and falls back to the embedded
+    server. With ``set_global`` the providers become OpenTelemetry's globals, so
+    ``instrument_cache`` and any other instrumentation use them. ``capture_logging``
+    also sends the ``logging`` module's records to ``monitoring_events``.
+    """
+    settings = Settings.from_env(dsn=dsn, schema=schema)
+    attributes = {SERVICE_NAME: service_name} if service_name else {}
+    resource = resource.merge(Resource.create(attributes)) if resource else Resource.create(attributes)
+
+    span_exporter = SupabaseSpanExporter(settings=settings)
+    tracer_provider = TracerProvider(resource=resource, sampler=sampler)
+    tracer_provider.add_span_processor(
+        BatchSpanProcessor(
+            span_exporter,
+            max_queue_size=SPAN_QUEUE_SIZE,
+            max_export_batch_size=SPAN_BATCH_SIZE,
+            schedule_delay_millis=SPAN_SCHEDULE_DELAY_MS,
+        )
+    )
+
+    metric_exporter = SupabaseMetricExporter(settings=settings)
+    meter_provider = MeterProvider(
+        resource=resource,
+        metric_readers=[MinuteAlignedMetricReader(metric_exporter, interval_s=export_interval_s)],
+        views=cache_views(),
+    )
+
+    log_exporter = SupabaseLogExporter(settings=settings)
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
+
+    observe_delivery(span_exporter.delivery, meter_provider)  # the exporters' own counters, as metrics
+
+    if set_global:
+        from opentelemetry import _logs
+
+        trace.set_tracer_provider(tracer_provider)
+        metrics.set_meter_provider(meter_provider)
+        _logs.set_logger_provider(logger_provider)
+    if capture_logging:
+        logging.getLogger().addHandler(LoggingHandler(logger_provider=logger_provider))
+
+    return Telemetry(settings, tracer_provider, meter_provider, logger_provider, span_exporter, metric_exporter,
+                     log_exporter)

@@ -1,0 +1,69 @@
+"""What one export writes — raw rows and events (spans), events (logs), or minute merges
+(metrics) — and its spool record."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..rows.schema import EVENT, MINUTE, RAW, MinuteRow
+from .stream import RowStream, all_rows
+from .writer import PostgresWriter, WriteResult
+
+__all__ = ["Batch"]
+
+# The shape of a batch's rows, by signal (a logs batch has only events).
+_ROW_SHAPES: dict[str, Any] = {"spans": RAW, "logs": RAW, "metrics": MINUTE}
+
+
+@dataclass
+class Batch:
+    """What one export writes: raw rows + events (spans), events (logs), or minute merges (metrics)."""
+
+    signal: str
+    rows: Sequence[tuple] | RowStream | Sequence[MinuteRow] = ()
+    events: Sequence[tuple] = ()
+    batch_id: uuid.UUID | None = None
+
+    @property
+    def items(self) -> int:
+        return len(all_rows(self.rows)) + len(self.events)
+
+    def write(self, writer: PostgresWriter) -> WriteResult:
+        if self.signal == "metrics":
+            assert self.batch_id is not None
+            return writer.write_minutes(self.rows, self.events, self.batch_id)  # type: ignore[arg-type]
+        if self.signal == "spans":
+            return writer.write_spans(self.rows, self.events)  # type: ignore[arg-type]
+        return writer.write_events(self.events)
+
+    def split(self, size: int) -> list[Batch]:
+        """Batches of at most ``size`` rows or events each. Spooling small records keeps every
+        (de)serialisation short: it holds the GIL, so the application must not wait for it.
+        A minute merge's parts get batch ids derived from its own, so each stays exactly-once."""
+        rows = list(all_rows(self.rows))
+        parts = [Batch(self.signal, rows[i:i + size], (), None) for i in range(0, len(rows), size)]
+        events = list(self.events)
+        parts += [Batch(self.signal, [], events[i:i + size], None) for i in range(0, len(events), size)]
+        if self.batch_id is not None:
+            for i, part in enumerate(parts):
+                part.batch_id = uuid.uuid5(self.batch_id, str(i)) if len(parts) > 1 else self.batch_id
+        return parts
+
+    def payload(self) -> dict[str, Any]:
+        """The batch as a JSON object (a spool record); every row through its shape's codec."""
+        shape = _ROW_SHAPES[self.signal]
+        return {"v": 1, "signal": self.signal, "batch_id": self.batch_id.hex if self.batch_id else None,
+                "rows": [shape.encode(r) for r in all_rows(self.rows)],
+                "events": [EVENT.encode(e) for e in self.events]}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Batch:
+        """:meth:`payload` reversed."""
+        signal = payload["signal"]
+        shape = _ROW_SHAPES[signal]
+        batch_id = uuid.UUID(payload["batch_id"]) if payload.get("batch_id") else None
+        return cls(signal, [shape.decode(r) for r in payload["rows"]], [EVENT.decode(e) for e in payload["events"]],
+                   batch_id)

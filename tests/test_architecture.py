@@ -20,8 +20,9 @@ ALLOWED = {
     "sdk": {"instrument", "rows", "store"} | SHARED,
     "store": {"rows"} | SHARED,
     "judge": {"store"} | SHARED,
-    "show": {"judge", "store", "demo"} | SHARED,
+    "show": {"judge", "store", "demo", "gateway"} | SHARED,
     "demo": {"instrument", "sdk", "rows", "store", "judge", "show"} | SHARED,
+    "gateway": {"instrument", "rows", "store"} | SHARED,
     "settings": {"errors", "redact"},
     "errors": set(),
     "redact": set(),
@@ -36,6 +37,7 @@ FORBIDDEN = {
     "rows": {"psycopg", "opentelemetry"},
     "store": {"opentelemetry"},
     "judge": {"opentelemetry"},
+    "gateway": {"psycopg"},
     "settings": {"psycopg", "opentelemetry"},
     "redact": {"psycopg", "opentelemetry"},
 }

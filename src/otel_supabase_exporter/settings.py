@@ -47,6 +47,8 @@ ENV_ATTRIBUTES_ALLOW = "OTEL_EXPORTER_SUPABASE_ATTRIBUTES_ALLOW"
 ENV_ATTRIBUTES_DENY = "OTEL_EXPORTER_SUPABASE_ATTRIBUTES_DENY"
 #: Token the dashboard asks for before acknowledging (required off loopback).
 ENV_DASHBOARD_TOKEN = "OTEL_EXPORTER_SUPABASE_DASHBOARD_TOKEN"
+#: Token OTLP senders must present to the gateway (required off loopback).
+ENV_GATEWAY_TOKEN = "OTEL_EXPORTER_SUPABASE_GATEWAY_TOKEN"
 #: OpenTelemetry's metric export interval in milliseconds (the minute-aligned reader rounds it).
 ENV_METRIC_EXPORT_INTERVAL = "OTEL_METRIC_EXPORT_INTERVAL"
 #: libpq's own defaults, which decide whether a connection needs TLS.
@@ -175,6 +177,11 @@ def attribute_patterns(env: Mapping[str, str] | None = None) -> tuple[list[str],
 def dashboard_token() -> str | None:
     """``OTEL_EXPORTER_SUPABASE_DASHBOARD_TOKEN``, if set."""
     return env_text(ENV_DASHBOARD_TOKEN)
+
+
+def gateway_token() -> str | None:
+    """``OTEL_EXPORTER_SUPABASE_GATEWAY_TOKEN``, if set."""
+    return env_text(ENV_GATEWAY_TOKEN)
 
 
 def metric_export_interval_s() -> float:

@@ -18,7 +18,7 @@ from typing import Any, Iterator, Sequence
 
 from ..histogram import ExpHistogram
 
-__all__ = ["EVENT", "MINUTE", "RAW", "Column", "MinuteField", "MinuteRow", "MinuteShape", "TableShape", "column",
+__all__ = ["EVENT", "MINUTE", "RAW", "Column", "CumulativePoint", "MinuteField", "MinuteRow", "MinuteShape", "TableShape", "column",
            "row_datetime"]
 
 _UTC = timezone.utc
@@ -183,3 +183,26 @@ class MinuteShape:
 
 
 MINUTE = MinuteShape(MinuteRow)
+
+
+@dataclass(frozen=True)
+class CumulativePoint:
+    """A cumulative-temporality point of a cache series from another sender (the gateway's): the
+    store turns it into the delta since the sender's previous point, in ``column`` of a 1-minute row.
+    ``series`` identifies the sender and series; times are ns since the epoch."""
+
+    series: str
+    cache_name: str
+    implementation_type: str
+    service_name: str
+    column: str
+    start_ns: int
+    time_ns: int
+    value: float
+
+    def encode(self) -> list:
+        return list(dataclasses.astuple(self))
+
+    @classmethod
+    def decode(cls, values: Sequence[Any]) -> "CumulativePoint":
+        return cls(*values)

@@ -1,5 +1,5 @@
-"""The ``otel-supabase-exporter`` command: migrate, doctor, demo, dashboard, maintain, roles, summary, baseline,
-observations, ack, compare."""
+"""The ``otel-supabase-exporter`` command: migrate, doctor, demo, dashboard, gateway, maintain, roles, summary,
+baseline, observations, ack, compare."""
 
 from __future__ import annotations
 
@@ -128,6 +128,21 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
                                                         "needs --token)")
     p.add_argument("--port", type=int, default=8787, help="port (default 8787; 0 picks a free one)")
     p.add_argument("--token", default=None, help=f"token that acknowledging needs (default ${ENV_TOKEN})")
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from ..gateway import Gateway
+
+    settings = _settings(args)
+    gateway = Gateway(settings, host=args.host, port=args.port, token=args.token,
+                      max_body=args.max_body_mib * 1024 * 1024)
+    print(f"gateway: {gateway.url}/v1/{{traces,metrics,logs}} -> schema {settings.schema!r} on "
+          f"{mask_dsn(settings.dsn)}  (Ctrl-C to stop)", flush=True)
+    try:
+        gateway.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -340,6 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reader", help="reader role name (default <schema>_reader)")
     p.add_argument("--apply", action="store_true", help="run it now (as the schema's owner, with CREATEROLE)")
     p.set_defaults(func=cmd_roles)
+
+    p = sub.add_parser("gateway", help="receive OTLP/HTTP from any OpenTelemetry SDK or Collector into the tables")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; anything else needs --token)")
+    p.add_argument("--port", type=int, default=4318, help="port (default 4318, OTLP/HTTP's; 0 picks a free one)")
+    p.add_argument("--token", default=None, help="bearer token senders must send (default $OTEL_EXPORTER_SUPABASE_GATEWAY_TOKEN)")
+    p.add_argument("--max-body-mib", type=int, default=8, help="largest request accepted, inflated (default 8 MiB)")
+    p.set_defaults(func=cmd_gateway)
 
     p = sub.add_parser("summary", help="performance per cache and implementation")
     p.add_argument("--window", type=_parse_window, default=timedelta(hours=1), help="e.g. 30m, 1h, 7d")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..rows.schema import EVENT, MINUTE, RAW, MinuteRow
+from ..rows.schema import EVENT, MINUTE, RAW, CumulativePoint, MinuteRow
 from .stream import RowStream, all_rows
 from .writer import PostgresWriter, WriteResult
 
@@ -26,15 +26,17 @@ class Batch:
     rows: Sequence[tuple] | RowStream | Sequence[MinuteRow] = ()
     events: Sequence[tuple] = ()
     batch_id: uuid.UUID | None = None
+    cumulative: Sequence[CumulativePoint] = ()  # metrics from cumulative senders (the gateway)
 
     @property
     def items(self) -> int:
-        return len(all_rows(self.rows)) + len(self.events)
+        return len(all_rows(self.rows)) + len(self.events) + len(self.cumulative)
 
     def write(self, writer: PostgresWriter) -> WriteResult:
         if self.signal == "metrics":
             assert self.batch_id is not None
-            return writer.write_minutes(self.rows, self.events, self.batch_id)  # type: ignore[arg-type]
+            return writer.write_minutes(self.rows, self.events, self.batch_id,  # type: ignore[arg-type]
+                                        cumulative=self.cumulative)
         if self.signal == "spans":
             return writer.write_spans(self.rows, self.events)  # type: ignore[arg-type]
         return writer.write_events(self.events)
@@ -47,6 +49,8 @@ class Batch:
         parts = [Batch(self.signal, rows[i:i + size], (), None) for i in range(0, len(rows), size)]
         events = list(self.events)
         parts += [Batch(self.signal, [], events[i:i + size], None) for i in range(0, len(events), size)]
+        cumulative = list(self.cumulative)
+        parts += [Batch(self.signal, [], [], None, cumulative[i:i + size]) for i in range(0, len(cumulative), size)]
         if self.batch_id is not None:
             for i, part in enumerate(parts):
                 part.batch_id = uuid.uuid5(self.batch_id, str(i)) if len(parts) > 1 else self.batch_id
@@ -57,7 +61,8 @@ class Batch:
         shape = _ROW_SHAPES[self.signal]
         return {"v": 1, "signal": self.signal, "batch_id": self.batch_id.hex if self.batch_id else None,
                 "rows": [shape.encode(r) for r in all_rows(self.rows)],
-                "events": [EVENT.encode(e) for e in self.events]}
+                "events": [EVENT.encode(e) for e in self.events],
+                "cumulative": [p.encode() for p in self.cumulative]}
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Batch:
@@ -66,4 +71,4 @@ class Batch:
         shape = _ROW_SHAPES[signal]
         batch_id = uuid.UUID(payload["batch_id"]) if payload.get("batch_id") else None
         return cls(signal, [shape.decode(r) for r in payload["rows"]], [EVENT.decode(e) for e in payload["events"]],
-                   batch_id)
+                   batch_id, [CumulativePoint.decode(p) for p in payload.get("cumulative", ())])

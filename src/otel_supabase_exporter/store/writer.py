@@ -17,11 +17,12 @@ from psycopg.adapt import Dumper
 
 from ..errors import Unavailable, WriteError
 from ..redact import error_line, mask_dsn
-from ..rows.schema import EVENT, MINUTE, RAW, MinuteRow, TableShape, row_datetime
+from ..rows.schema import EVENT, MINUTE, RAW, CumulativePoint, MinuteRow, TableShape, row_datetime
 from ..settings import Settings
 from . import migrations
 from .connect import connection_kwargs, resolve_dsn
 from .connections import ConnectionCache
+from .cumulative import combine, delta_rows
 from .minute_sql import minute_upsert
 from .stream import RowStream, all_rows
 
@@ -324,11 +325,12 @@ class PostgresWriter:
                 self._store(conn, self._target(conn, EVENT), event_rows, result)
         return result
 
-    def write_minutes(self, rows: Sequence[MinuteRow], event_rows: Sequence[tuple],
-                      batch_id: uuid.UUID) -> WriteResult:
-        """Merge 1-minute rows into ``cache_metrics_1min``, once per ``batch_id``."""
+    def write_minutes(self, rows: Sequence[MinuteRow], event_rows: Sequence[tuple], batch_id: uuid.UUID, *,
+                      cumulative: Sequence[CumulativePoint] = ()) -> WriteResult:
+        """Merge 1-minute rows into ``cache_metrics_1min``, once per ``batch_id``; ``cumulative``
+        points add the rows of their deltas (:mod:`.cumulative`), in the same transaction."""
         result = WriteResult()
-        if not rows and not event_rows:
+        if not rows and not event_rows and not cumulative:
             return result
         with self.connection() as conn, conn.transaction():
             self._timeout(conn)
@@ -338,8 +340,10 @@ class PostgresWriter:
                 (batch_id, len(rows)),
             ).fetchone()
             if fresh is None:
-                result.duplicates = len(rows) + len(event_rows)
+                result.duplicates = len(rows) + len(event_rows) + len(cumulative)
                 return result
+            if cumulative:
+                rows = combine(rows, delta_rows(conn, self.settings.schema, cumulative))
             if rows:
                 create, columns, upsert = minute_upsert(self.settings.schema, "_otel_stage_1min")
                 stage = sql.Identifier("_otel_stage_1min")

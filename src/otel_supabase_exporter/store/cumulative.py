@@ -1,0 +1,67 @@
+"""Cumulative points → the 1-minute rows of their deltas, computed in the database against the
+state of each series (``cumulative_deltas``), inside the transaction that merges the rows."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Sequence
+
+import psycopg
+from psycopg import sql
+
+from ..histogram import merge
+from ..rows.schema import ADD, GREATEST, HISTOGRAM, KEEP_GREATEST, KEY, LEAST, MINUTE, CumulativePoint, MinuteRow
+
+__all__ = ["combine", "delta_rows"]
+
+_UTC = timezone.utc
+
+
+def delta_rows(conn: psycopg.Connection, schema: str, points: Sequence[CumulativePoint]) -> list[MinuteRow]:
+    """The 1-minute rows the points add (their state updated in ``conn``'s transaction)."""
+    payload = json.dumps([{"i": i, "k": p.series, "s": p.start_ns, "t": p.time_ns, "v": p.value}
+                          for i, p in enumerate(points)])
+    deltas = conn.execute(sql.SQL("SELECT idx, delta, window_start_ns FROM {}(%s::jsonb)").format(
+        sql.Identifier(schema, "cumulative_deltas")), (payload,)).fetchall()
+    rows: dict[tuple, MinuteRow] = {}
+    for i, delta, start_ns in deltas:
+        if not delta:
+            continue
+        p = points[i]
+        minute = datetime.fromtimestamp((start_ns // 60_000_000_000) * 60, _UTC)
+        key = (minute, p.cache_name, p.implementation_type, p.service_name)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = MinuteRow(*key)
+        current = getattr(row, p.column)
+        setattr(row, p.column, current + (delta if isinstance(current, float) else round(delta)))
+    return sorted(rows.values(), key=lambda r: r.key)
+
+
+def _either(fn, a, b):  # noqa: ANN001, ANN202 - min/max ignoring unknowns, as LEAST/GREATEST do
+    return b if a is None else a if b is None else fn(a, b)
+
+
+_COMBINE = {
+    ADD: lambda a, b: a + b,
+    LEAST: lambda a, b: _either(min, a, b),
+    GREATEST: lambda a, b: _either(max, a, b),
+    KEEP_GREATEST: lambda a, b: _either(max, a, b),
+    HISTOGRAM: merge,
+}
+
+
+def combine(rows: Sequence[MinuteRow], more: Sequence[MinuteRow]) -> list[MinuteRow]:
+    """``rows`` and ``more`` with rows of the same key merged by the schema's rules (an upsert may
+    touch each key once)."""
+    out: dict[tuple, MinuteRow] = {r.key: r for r in rows}
+    for row in more:
+        mine = out.get(row.key)
+        if mine is None:
+            out[row.key] = row
+            continue
+        for f in MINUTE.fields:
+            if f.merge != KEY:
+                setattr(mine, f.name, _COMBINE[f.merge](getattr(mine, f.name), getattr(row, f.name)))
+    return sorted(out.values(), key=lambda r: r.key)

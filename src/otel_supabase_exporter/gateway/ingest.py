@@ -43,7 +43,7 @@ def ingest(delivery: Delivery, signal: str, request: Any, digest: bytes) -> Outc
     return _logs(delivery, request)
 
 
-def _outcome(delivery: Delivery, batch: Batch, received: int, rejected: Any, invalid: int = 0) -> Outcome:
+def _outcome(delivery: Delivery, batch: Batch, received: int, rejected: Any, *, invalid: int = 0) -> Outcome:
     stored = delivery.send(batch, received)
     if rejected.total:
         delivery.stats[batch.signal].add_reasons("rejected", rejected.reasons)

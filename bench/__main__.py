@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from . import auditor, export, hotpath, ingest, memory, queries, rls, scaleout
+from . import auditor, export, gateway, hotpath, ingest, memory, queries, rls, scaleout
 from .common import database, machine
 
 SUITES = {
@@ -18,6 +18,7 @@ SUITES = {
     "memory": memory.run,
     "auditor": auditor.run,
     "rls": rls.run,
+    "gateway": gateway.run,
 }
 
 

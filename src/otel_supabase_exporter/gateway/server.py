@@ -136,13 +136,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised():
             self._discard(length)
             return self._error(HTTPStatus.UNAUTHORIZED, "send Authorization: Bearer <gateway token>", as_json)
-        if length < 0:
+        try:
+            body = self._body(length)
+        except TooLarge as exc:
             self.close_connection = True
-            return self._error(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length", as_json)
-        if length > self.gateway.max_body:
+            return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(exc), as_json)
+        except (BadRequest, ValueError, OSError) as exc:
             self.close_connection = True
-            return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {self.gateway.max_body} bytes", as_json)
-        body = self.rfile.read(length)
+            return self._error(HTTPStatus.BAD_REQUEST, f"unreadable body: {exc}"[:200], as_json)
         if not self.gateway._slots.acquire(blocking=False):
             return self._error(HTTPStatus.TOO_MANY_REQUESTS, "busy: retry later", as_json, retry_after=True)
         try:
@@ -169,6 +170,29 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, json_format.MessageToJson(response).encode(), "application/json")
         else:
             self._reply(200, response.SerializeToString(), "application/x-protobuf")
+
+    def _body(self, length: int) -> bytes:
+        """The request body: Content-Length or chunked (what OpenTelemetry JS sends), never over the limit."""
+        limit = self.gateway.max_body
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts, size = [], 0
+            while True:
+                line = self.rfile.readline(1026)
+                chunk = int(line.split(b";", 1)[0].strip() or b"x", 16)
+                if chunk == 0:
+                    while self.rfile.readline(1026) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(parts)
+                size += chunk
+                if size > limit:
+                    raise TooLarge(f"body over {limit} bytes")
+                parts.append(self.rfile.read(chunk))
+                self.rfile.readline(3)
+        if length < 0:
+            raise BadRequest("send a Content-Length or a chunked body")
+        if length > limit:
+            raise TooLarge(f"body over {limit} bytes")
+        return self.rfile.read(length)
 
     def _authorised(self) -> bool:
         token = self.gateway.token

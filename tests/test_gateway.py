@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -214,3 +215,31 @@ def test_nothing_to_keep_it_in_means_503_with_retry_after(pg_dsn, schema):
     assert status == 503 and headers["Retry-After"].isdigit()
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute(f'SELECT count(*) FROM "{schema}".cache_metrics').fetchone()[0] == 0
+
+
+def test_log_records_become_events(gateway, pg_dsn, schema):
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+    provider = LoggerProvider(resource=Resource.create({"service.name": "logger"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{gateway.url}/v1/logs")))
+    log = logging.getLogger("gateway-test")
+    log.addHandler(LoggingHandler(logger_provider=provider))
+    log.warning("cache %s is cold", "users")
+    provider.shutdown()
+    rows = sql_rows(pg_dsn, f'SELECT source, data FROM "{schema}".monitoring_events WHERE event_type = %s', ("log",))
+    assert [(s, d["body"], d["severity"]) for s, d in rows] == [("logger", "cache users is cold", "WARN")]
+
+
+def test_busy_gateway_answers_429_with_retry_after(gateway):
+    proto = ExportTraceServiceRequest().SerializeToString()
+    taken = [gateway._slots.acquire(blocking=False) for _ in range(64)]  # every slot in use
+    try:
+        status, headers, _ = _post(f"{gateway.url}/v1/traces", proto, "application/x-protobuf")
+    finally:
+        for ok in taken:
+            if ok:
+                gateway._slots.release()
+    assert status == 429 and headers["Retry-After"].isdigit()
+    assert _post(f"{gateway.url}/v1/traces", proto, "application/x-protobuf")[0] == 200

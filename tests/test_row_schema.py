@@ -87,3 +87,21 @@ def test_a_new_field_is_the_only_python_edit_a_new_column_needs(pg_dsn, schema):
             f'SELECT hits, stale_reads, latency_count, (latency_histogram).counts FROM "{schema}".cache_metrics_1min'
             " WHERE cache_name = 'c'").fetchone()
     assert (hits, stale, count, hist) == (3, 12, 3, [1, 2])
+
+
+def test_spool_records_of_the_release_before_the_split_still_replay():
+    """Records as the release before this layout wrote them (taken from a spool it left): a process
+    upgraded with data in its spool replays it unchanged."""
+    minute = {"v": 1, "signal": "metrics", "batch_id": "2ec779fda60a578a8db03d034cdd8d48",
+              "rows": [[1796161560, "xcache", "new", "xver", 200, 100, 300, 0, 0, 0, 600, 0.337881, 0.000182,
+                        0.005035, 10, 0, [5, -717, [1, 1, 1, 0, 1]]]], "events": []}
+    batch = Batch.from_payload(minute)
+    assert batch.batch_id.hex == minute["batch_id"]
+    assert batch.rows == [MinuteRow(datetime.fromtimestamp(1796161560, UTC), "xcache", "new", "xver", hits=200,
+                                    misses=100, sets=300, latency_count=600, latency_sum_ms=0.337881,
+                                    min_response_time_ms=0.000182, max_response_time_ms=0.005035, cache_size=10,
+                                    histogram=ExpHistogram(5, -717, (1, 1, 1, 0, 1)))]
+    raw = [77548766616723670525090677352278883535, 1796161590521427, "xcache", "new", "set", 0.001517, 1, None,
+           "cb5f7a011f90a179", None, None, "xver", "3a575963b67144f157069e45c8b111f5", "913492acad957ccf", "{}"]
+    spans = Batch.from_payload({"v": 1, "signal": "spans", "batch_id": None, "rows": [raw], "events": []})
+    assert spans.rows == [tuple(raw)] and dict(zip(RAW.names, spans.rows[0]))["operation_type"] == "set"

@@ -94,7 +94,11 @@ def test_sigkill_at_random_moments_never_corrupts_what_was_written(tmp_path):
     for round_ in range(6):
         directory = tmp_path / f"r{round_}"
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(directory)])
-        time.sleep(0.3 + 0.17 * round_)
+        for _ in range(400):  # the interpreter's start is not the moment under test
+            if directory.is_dir() and any(directory.glob("*.spool")):
+                break
+            time.sleep(0.025)
+        time.sleep(0.1 + 0.17 * round_)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         torn: list[int] = []

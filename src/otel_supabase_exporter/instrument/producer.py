@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 import weakref
@@ -177,6 +178,20 @@ class Producer:
         self._totals: dict[tuple[str, str], Snapshot] = {}
         self._readers: "weakref.WeakKeyDictionary[Any, _ReaderState]" = weakref.WeakKeyDictionary()
         self._pollers: list[Callable[[], None]] = []
+        _all_producers.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child starts from zero: what the parent recorded is the parent's to export
+        (sending it again from every worker would count it once per worker). Locks are new: a
+        thread of the parent may have held one at the fork."""
+        self._lock = threading.Lock()
+        now = _time_ns()
+        for acc in self._series.values():
+            acc.lock = threading.Lock()
+            acc._reset()
+        self._totals = {}
+        for state in self._readers.values():
+            state.pending, state.last_ns = {}, now
 
     def add_poller(self, poll: Callable[[], None]) -> None:
         """Call ``poll`` at the start of every collection: the observable-instrument way for caches
@@ -226,6 +241,18 @@ class Producer:
             totals = {k: s.copy() for k, s in self._totals.items()} if (
                 cumulative_counts or cumulative_durations) else {}
         return (totals if cumulative_counts else delta), (totals if cumulative_durations else delta), start
+
+
+_all_producers: "weakref.WeakSet[Producer]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for producer in list(_all_producers):
+        producer._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # ---------------------------------------------------------------- the SDK hook

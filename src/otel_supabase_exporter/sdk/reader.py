@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from typing import Any
 
 from opentelemetry import metrics
@@ -57,8 +59,19 @@ class MinuteAlignedMetricReader(MetricReader):
         self.interval_s = _aligned_interval(interval_s if interval_s is not None else settings.metric_export_interval_s())
         self._export_lock = threading.Lock()
         self._stop = threading.Event()
+        self._start_thread()
+        if hasattr(os, "register_at_fork"):  # as the SDK's periodic reader does: a thread of its own in a child
+            at_fork = weakref.WeakMethod(self._after_fork_in_child)
+            os.register_at_fork(after_in_child=lambda: (method := at_fork()) and method())
+
+    def _start_thread(self) -> None:
         self._thread = threading.Thread(target=self._run, name="otel-supabase-minute-reader", daemon=True)
         self._thread.start()
+
+    def _after_fork_in_child(self) -> None:
+        self._export_lock = threading.Lock()
+        if not self._stop.is_set():
+            self._start_thread()
 
     def _run(self) -> None:
         while True:
@@ -87,13 +100,18 @@ class MinuteAlignedMetricReader(MetricReader):
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         if self._stop.is_set():
             return
+        deadline = time.monotonic() + timeout_millis / 1000
         self._stop.set()
         self._thread.join(timeout=timeout_millis / 1000)
+
+        def left_ms() -> float:
+            return max(deadline - time.monotonic(), 0.001) * 1000
+
         try:
-            self.collect(timeout_millis=timeout_millis)
+            self.collect(timeout_millis=left_ms())
         except Exception as exc:
             _log.warning("final metric collection failed: %s", type(exc).__name__)
-        self._exporter.shutdown(timeout_millis=timeout_millis)
+        self._exporter.shutdown(timeout_millis=left_ms())
 
 
 class SupabaseMetricReader(MinuteAlignedMetricReader):

@@ -1,0 +1,64 @@
+"""Fixtures of the chaos suite: a PostgreSQL server of its own, a fresh schema per test, and the
+application run as a process configured from the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bench.workload import totals
+from faults import migrated_schema, own_server
+
+from .truth import total
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+@pytest.fixture(scope="session")
+def chaos_server(tmp_path_factory):
+    yield from own_server(tmp_path_factory, "chaospg")
+
+
+@pytest.fixture
+def chaos_schema(chaos_server):
+    name = migrated_schema(chaos_server.dsn)
+    yield name
+    with psycopg.connect(chaos_server.dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def app_env(dsn: str, schema: str, spool: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "OTEL_EXPORTER_SUPABASE_DSN": dsn, "OTEL_EXPORTER_SUPABASE_SCHEMA": schema,
+            "OTEL_EXPORTER_SUPABASE_SPOOL_DIR": str(spool), "OTEL_EXPORTER_SUPABASE_TIMEOUT": "2",
+            "PYTHONPATH": str(ROOT), **extra}
+
+
+def start_app(env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(HERE / "app.py"), *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120) -> dict:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_app(env: dict[str, str], *args: str, timeout: float = 120) -> dict:
+    return finish(start_app(env, *args), timeout)
+
+
+def stored(dsn: str, schema: str) -> tuple[int, int, int]:
+    """(raw operation rows, their distinct ids, 1-minute total operations)."""
+    return totals(dsn, schema)
+
+
+def performed(truth_dir: Path) -> int:
+    return total(truth_dir)

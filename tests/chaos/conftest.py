@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench.workload import run_workload as workload
 from bench.workload import totals
 from faults import migrated_schema, own_server
 
@@ -35,9 +36,12 @@ def chaos_schema(chaos_server):
 
 
 def app_env(dsn: str, schema: str, spool: Path, **extra: str) -> dict[str, str]:
+    """The application's environment. CHAOS_PACKAGE_PATH (e.g. ``/work/main/src:``) goes first on
+    its PYTHONPATH: the suite's applications then run another version of the package, to see
+    which cases that version fails."""
     return {**os.environ, "OTEL_EXPORTER_SUPABASE_DSN": dsn, "OTEL_EXPORTER_SUPABASE_SCHEMA": schema,
             "OTEL_EXPORTER_SUPABASE_SPOOL_DIR": str(spool), "OTEL_EXPORTER_SUPABASE_TIMEOUT": "2",
-            "PYTHONPATH": str(ROOT), **extra}
+            "PYTHONPATH": os.environ.get("CHAOS_PACKAGE_PATH", "") + str(ROOT), **extra}
 
 
 def start_app(env: dict[str, str], *args: str) -> subprocess.Popen:
@@ -62,3 +66,8 @@ def stored(dsn: str, schema: str) -> tuple[int, int, int]:
 
 def performed(truth_dir: Path) -> int:
     return total(truth_dir)
+
+
+def drain(dsn: str, schema: str, spool: Path, seconds: float = 60) -> dict:
+    """A new process on the same spool, until it replayed what the others left (bench/workload.py)."""
+    return workload(dsn, schema, spool, "--replay-only", str(seconds))

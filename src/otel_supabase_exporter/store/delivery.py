@@ -207,6 +207,7 @@ class Delivery:
         except Exception as exc:  # the rest of a streamed batch could not be made
             _log.warning("could not complete a %s batch for the spool: %s", batch.signal, type(exc).__name__)
             stats.add(failed=1)
+            stats.add_reasons("dropped", {"batch could not be completed": 1})
             return False
         if self.spool is None:
             stats.add(failed=items)

@@ -30,8 +30,20 @@ def _down_dsn() -> tuple[str, int]:
     return f"postgresql://postgres@127.0.0.1:{port}/postgres", port
 
 
-def _up(server, port: int) -> Proxy:
-    return Proxy(("127.0.0.1", port), f"{server.socket_dir}/.s.PGSQL.{server.port}")
+def _database_back(server, schema: str, port: int, spool, *, seconds: float = 60) -> None:
+    """The database answers on ``port`` again; a new process drains the spool."""
+    proxy = Proxy(("127.0.0.1", port), f"{server.socket_dir}/.s.PGSQL.{server.port}")
+    try:
+        drain(f"postgresql://postgres@127.0.0.1:{port}/postgres", schema, spool, seconds)
+    finally:
+        proxy.close()
+
+
+def _assert_stored_or_counted(server, schema: str, truth, report: dict) -> None:
+    """Every operation performed has its raw row, or is counted among the dropped spans."""
+    raw, distinct, _ = stored(server.dsn, schema)
+    assert raw == distinct and raw > 0
+    assert raw + _lost(report, "spans") == performed(truth)
 
 
 def _lost(report: dict, signal: str) -> int:
@@ -49,17 +61,10 @@ def test_a_full_disk_loses_only_what_it_counts(chaos_server, chaos_schema, tmp_p
         report = finish(start_app(app_env(dsn, chaos_schema, spool), "--truth", str(tmp_path / "truth"),
                                   "--seconds", "6", "--rate", "600"))
         assert any("not writable" in r or "full" in r for r in report["stats"]["spans"]["dropped"])
-        proxy = _up(chaos_server, port)
-        try:
-            drain(dsn, chaos_schema, spool)
-        finally:
-            proxy.close()
+        _database_back(chaos_server, chaos_schema, port, spool)
     finally:
         subprocess.run(["umount", "-l", str(spool)], capture_output=True)
-    ops = performed(tmp_path / "truth")
-    raw, distinct, _ = stored(chaos_server.dsn, chaos_schema)
-    assert raw == distinct and raw > 0
-    assert raw + _lost(report, "spans") == ops
+    _assert_stored_or_counted(chaos_server, chaos_schema, tmp_path / "truth", report)
 
 
 def test_the_spool_directory_deleted_mid_outage(chaos_server, chaos_schema, tmp_path):
@@ -70,15 +75,8 @@ def test_the_spool_directory_deleted_mid_outage(chaos_server, chaos_schema, tmp_
     shutil.rmtree(spool)
     report = finish(proc)
     assert "spool segment deleted" in report["stats"]["spans"]["dropped"]
-    proxy = _up(chaos_server, port)
-    try:
-        drain(dsn, chaos_schema, spool)
-    finally:
-        proxy.close()
-    ops = performed(tmp_path / "truth")
-    raw, distinct, _ = stored(chaos_server.dsn, chaos_schema)
-    assert raw == distinct and raw > 0
-    assert raw + _lost(report, "spans") == ops
+    _database_back(chaos_server, chaos_schema, port, spool)
+    _assert_stored_or_counted(chaos_server, chaos_schema, tmp_path / "truth", report)
 
 
 def test_a_read_only_spool_still_replays_every_segment_once(chaos_server, chaos_schema, tmp_path):
@@ -91,11 +89,7 @@ def test_a_read_only_spool_still_replays_every_segment_once(chaos_server, chaos_
     _mount("--bind", str(spool), str(spool))
     try:
         _mount("-o", "remount,bind,ro", str(spool))
-        proxy = _up(chaos_server, port)
-        try:
-            drain(dsn, chaos_schema, spool, seconds=6)  # it cannot delete them: it gives up waiting
-        finally:
-            proxy.close()
+        _database_back(chaos_server, chaos_schema, port, spool, seconds=6)  # it cannot delete them: it gives up
     finally:
         subprocess.run(["umount", "-l", str(spool)], capture_output=True)
     ops = performed(tmp_path / "truth")

@@ -14,7 +14,7 @@ from otel_supabase_exporter.store.batch import Batch
 from otel_supabase_exporter.store.delivery import Delivery
 from otel_supabase_exporter.store.writer import PostgresWriter
 
-from .conftest import app_env, drain, finish, performed, start_app, stored
+from .harness import app_env, drain, finish, performed, start_app, stored
 from .proxy import Proxy
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import app_env, performed, run_app, stored
+from .harness import app_env, performed, run_app, stored
 
 
 def test_os_fork_children_count_exactly_once(chaos_server, chaos_schema, tmp_path):

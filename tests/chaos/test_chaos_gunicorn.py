@@ -16,7 +16,7 @@ import pytest
 
 from bench.servers import free_port
 
-from .conftest import HERE, app_env, performed, stored
+from .harness import HERE, app_env, performed, stored
 
 REQUESTS = 600
 

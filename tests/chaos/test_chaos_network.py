@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from .conftest import app_env, drain, finish, performed, start_app, stored
+from .harness import app_env, drain, finish, performed, start_app, stored
 from .net import DeadableLink
 
 

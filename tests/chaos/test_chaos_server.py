@@ -9,7 +9,7 @@ import time
 
 import psycopg
 
-from .conftest import app_env, finish, performed, start_app, stored
+from .harness import app_env, finish, performed, start_app, stored
 
 RATE = 300
 

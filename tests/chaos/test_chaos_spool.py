@@ -12,7 +12,7 @@ import pytest
 
 from bench.servers import free_port
 
-from .conftest import app_env, drain, finish, performed, start_app, stored
+from .harness import app_env, drain, finish, performed, start_app, stored
 from .proxy import Proxy
 
 

@@ -66,11 +66,13 @@ def test_a_poisoned_record_in_the_spool_replays_its_good_rows_and_does_not_block
     spool.append(Batch("spans", rows).payload(), len(rows), 0)
     spool.append(Batch("spans", list(stream_spans(_spans(5)).cache_rows)).payload(), 5, 0)
     spool.close()
-    delivery = Delivery(settings, PostgresWriter(settings))
+    delivery = Delivery(settings, PostgresWriter(settings))  # its replay thread starts on the spool at once
     try:
-        delivery.replay()
-        stats = delivery.stats["spans"].snapshot()
+        deadline = time.monotonic() + 30
+        while not delivery.spool.empty() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert delivery.spool.empty()
+        stats = delivery.stats["spans"].snapshot()
     finally:
         delivery.close()
     assert _raw(pg_dsn, schema) == 15
@@ -95,3 +97,24 @@ def test_a_minute_row_the_database_refuses_is_bisected_out_and_the_rest_merges_o
     stored = dict(sql_rows(pg_dsn, f'SELECT cache_name, hits FROM "{schema}".cache_metrics_1min'))
     assert stored == {f"c{i}": 3 for i in range(20) if i != 7}
     assert sum(stats["rejected"].values()) == 1 and stats["failed"] == 0 and stats["spooled"] == 0
+
+
+def test_span_events_are_screened_too_after_the_rows_they_come_with(pg_dsn, schema, tmp_path):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("t").start_as_current_span("request") as span:
+        span.add_event("fine")
+        span.add_event("in the wrong unit", timestamp=time.time_ns() * 1000)
+    exporter = SupabaseSpanExporter(settings=_settings(pg_dsn, schema, tmp_path))
+    try:
+        exporter.export(list(memory.get_finished_spans()))
+        stats = exporter.stats.snapshot()
+    finally:
+        exporter.shutdown()
+    kinds = sorted(r[0] for r in sql_rows(pg_dsn, f'SELECT event_type FROM "{schema}".monitoring_events'))
+    assert kinds == ["span", "span_event"] and stats["rejected"] == {OUTSIDE_WINDOW: 1}

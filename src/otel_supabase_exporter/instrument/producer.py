@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 import weakref
 from typing import Any, Callable
 
 from .. import semconv as sc
+from ..forks import start_over_in_children
 
 __all__ = ["SLOTS", "Accumulator", "Producer", "install", "producer_for", "producers_of", "rebind",
            "slot_attributes"]
@@ -178,7 +178,7 @@ class Producer:
         self._totals: dict[tuple[str, str], Snapshot] = {}
         self._readers: "weakref.WeakKeyDictionary[Any, _ReaderState]" = weakref.WeakKeyDictionary()
         self._pollers: list[Callable[[], None]] = []
-        _all_producers.add(self)
+        start_over_in_children(self)
 
     def _after_fork_in_child(self) -> None:
         """A forked child starts from zero: what the parent recorded is the parent's to export
@@ -241,18 +241,6 @@ class Producer:
             totals = {k: s.copy() for k, s in self._totals.items()} if (
                 cumulative_counts or cumulative_durations) else {}
         return (totals if cumulative_counts else delta), (totals if cumulative_durations else delta), start
-
-
-_all_producers: "weakref.WeakSet[Producer]" = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for producer in list(_all_producers):
-        producer._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # ---------------------------------------------------------------- the SDK hook

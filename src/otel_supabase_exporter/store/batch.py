@@ -48,10 +48,13 @@ class Batch:
         """Drop the rows whose time is outside ``window``; returns the rejections by reason
         (of a streamed batch, filled as its rows are made)."""
         rejected: Counter = Counter()
+        if self.signal == "spans":
+            if not isinstance(self.events, list):
+                self.events = list(self.events)
+            self.rows = window.span_rows(self.rows, self.events, rejected)  # type: ignore[arg-type]
+            return rejected
         if self.signal == "metrics":
             self.rows = window.minute_rows(self.rows, rejected)  # type: ignore[arg-type]
-        elif self.signal == "spans":
-            self.rows = window.raw_rows(self.rows, rejected)  # type: ignore[arg-type]
         self.events = window.event_rows(self.events, rejected)
         return rejected
 

@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
-import weakref
 from collections import Counter
 from typing import Any
 
 from ..errors import SpoolUnavailable, WriteError
+from ..forks import start_over_in_children
 from ..redact import mask_dsn
 from ..settings import Settings
 from .batch import Batch
@@ -105,7 +104,7 @@ class Delivery:
         self._users = 0
         self._replayer: threading.Thread | None = None
         self._start_replayer()
-        _live.add(self)
+        start_over_in_children(self)
 
     def _start_replayer(self) -> None:
         if self.spool is not None and not self._closed.is_set():
@@ -115,10 +114,15 @@ class Delivery:
     def _after_fork_in_child(self) -> None:
         """Start over in a forked child: the parent's counters, connections, spool segment and
         threads are the parent's (its replay thread does not exist here)."""
+        global _deliveries_lock
+        _deliveries_lock = threading.Lock()
         self.stats = {signal: ExportStats() for signal in SIGNALS}
         self.torn_records = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        closed, self._closed = self._closed.is_set(), threading.Event()
+        if closed:
+            self._closed.set()
         self._retry_at, self._failures, self._reported = 0.0, 0, set()
         self.writer.after_fork()
         if self.spool is not None:
@@ -345,18 +349,7 @@ class Delivery:
 
 _deliveries: dict[Settings, Delivery] = {}
 _deliveries_lock = threading.Lock()
-_live: "weakref.WeakSet[Delivery]" = weakref.WeakSet()
 
-
-def _after_fork_in_child() -> None:
-    global _deliveries_lock
-    _deliveries_lock = threading.Lock()
-    for delivery in list(_live):
-        delivery._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def delivery_for(settings: Settings) -> Delivery:

@@ -44,11 +44,20 @@ class TimestampWindow:
             else:
                 rejected[OUTSIDE_WINDOW] += 1
 
-    def raw_rows(self, rows: "Iterable[tuple] | RowStream", rejected: Counter) -> "list[tuple] | RowStream":
-        """``rows`` without the implausible ones (a stream stays a stream, screened as it is made)."""
+    def span_rows(self, rows: "Iterable[tuple] | RowStream", events: list[tuple], rejected: Counter
+                  ) -> "list[tuple] | RowStream":
+        """Raw rows without the implausible ones, and ``events`` screened in place. A stream stays a
+        stream, screened as it is made; its events (which the mapping adds while the stream is
+        consumed) are screened when it ends."""
         if isinstance(rows, RowStream):
-            return RowStream(self._tuples(rows.stream(), _RAW_TS, rejected))
-        return list(self._tuples(rows, _RAW_TS, rejected))
+            return RowStream(self._stream_then_events(rows, events, rejected))
+        kept = list(self._tuples(rows, _RAW_TS, rejected))
+        events[:] = self.event_rows(events, rejected)
+        return kept
+
+    def _stream_then_events(self, rows: RowStream, events: list[tuple], rejected: Counter) -> Iterator[tuple]:
+        yield from self._tuples(rows.stream(), _RAW_TS, rejected)
+        events[:] = self.event_rows(events, rejected)
 
     def event_rows(self, rows: Iterable[tuple], rejected: Counter) -> list[tuple]:
         return list(self._tuples(rows, _EVENT_TS, rejected))

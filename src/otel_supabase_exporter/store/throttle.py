@@ -7,6 +7,8 @@ import logging
 import threading
 import time
 
+from ..forks import start_over_in_children
+
 __all__ = ["Throttle"]
 
 INTERVAL_S = 60.0
@@ -21,6 +23,7 @@ class Throttle:
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}
         self._pending: dict[str, int] = {}
+        start_over_in_children(self, "after_fork")
 
     def warn(self, kind: str, message: str, *args: object, count: int = 1) -> None:
         """Count ``count`` occurrences of ``kind``; log ``message % args`` (with the count since
@@ -35,4 +38,6 @@ class Throttle:
         self._logger.warning(message + " (%d time(s) since the last such line)", *args, pending)
 
     def after_fork(self) -> None:
+        """In a forked child: a new lock (a parent's thread may have held this one at the fork)."""
         self._lock = threading.Lock()
+

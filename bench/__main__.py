@@ -1,4 +1,5 @@
-"""Run the benchmarks and print one table each: ``python -m bench [--quick | --full | --smoke] [--only a,b]``."""
+"""Run the benchmarks and print one table each: ``python -m bench [--quick | --full | --smoke] [--only a,b]``;
+``python -m bench --chaos [--quick | --full]``: the chaos suite's faults, longer (needs root)."""
 
 from __future__ import annotations
 
@@ -29,9 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--full", action="store_const", dest="mode", const="full", help="the sizes of docs/benchmarks.md")
     size.add_argument("--smoke", action="store_const", dest="mode", const="smoke", help="seconds: checks they run")
     parser.add_argument("--only", default=",".join(SUITES), help=f"comma-separated subset of {', '.join(SUITES)}")
+    parser.add_argument("--chaos", action="store_true", help="only the chaos runs (bench/chaos.py; needs root)")
     args = parser.parse_args(argv)
     mode = args.mode or "quick"
-    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    chosen = ["chaos"] if args.chaos else [name.strip() for name in args.only.split(",") if name.strip()]
+    if args.chaos:
+        from . import chaos
+
+        SUITES["chaos"] = chaos.run
     unknown = [name for name in chosen if name not in SUITES]
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")

@@ -27,6 +27,21 @@ ROOT = Path(__file__).resolve().parents[1]
 RESERVOIR = 20_000
 
 
+class Pacer:
+    """Sleeps so that calls of :meth:`tick` happen ``rate`` times a second (0: no pause)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next_at = time.monotonic()
+
+    def tick(self) -> None:
+        if self.interval:
+            self.next_at += self.interval
+            delay = self.next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5)
@@ -59,8 +74,7 @@ def main() -> int:
 
     def run(t: int) -> None:
         rng = random.Random(t)
-        interval = 1.0 / args.rate if args.rate else 0.0
-        next_at = time.monotonic()
+        pacer = Pacer(args.rate)
         i = 0
         while time.monotonic() < stop_at:
             key = f"{t}:{i % 300}"
@@ -83,11 +97,7 @@ def main() -> int:
                 if j < RESERVOIR:
                     sample[j] = elapsed
             i += 1
-            if interval:
-                next_at += interval
-                delay = next_at - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+            pacer.tick()
 
     if telemetry is not None and os.environ.get("OTEL_BENCH_DEBUG"):
         def debug() -> None:  # queue depth and memory, once a second, to stderr

@@ -11,9 +11,31 @@ from bench.servers import StoppableServer
 from bench.workload import run_workload as workload
 from bench.workload import start_workload, totals
 
-__all__ = ["PgBouncer", "StoppableServer", "start_workload", "totals", "workload"]
+__all__ = ["PgBouncer", "StoppableServer", "migrated_schema", "own_server", "start_workload", "totals", "workload"]
 
 CI = os.environ.get("CI", "").lower() == "true"
+
+
+def own_server(tmp_path_factory, name: str):
+    """A fixture's body: a :class:`StoppableServer` of its own, closed afterwards."""
+    srv = StoppableServer(tmp_path_factory.mktemp(name))
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+def migrated_schema(dsn: str) -> str:
+    """A new schema, migrated, on the server of ``dsn``."""
+    import psycopg
+
+    from conftest import new_schema_name
+    from otel_supabase_exporter import migrate
+
+    name = new_schema_name()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        migrate(conn, name)
+    return name
 
 
 def PgBouncer(socket_dir: str, port: int) -> servers.PgBouncer:  # noqa: N802 - stands in for the class

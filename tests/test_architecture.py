@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "otel_supabase_exporter"
 NAME = "otel_supabase_exporter"
-SHARED = {"semconv", "settings", "errors", "redact", "histogram"}
+SHARED = {"semconv", "settings", "errors", "redact", "histogram", "forks"}
 
 # stage -> the other stages it may import (the flow: instrument -> sdk -> rows -> store -> judge -> show)
 ALLOWED = {

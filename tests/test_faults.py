@@ -13,24 +13,17 @@ import time
 import psycopg
 import pytest
 
-from conftest import new_schema_name
-from faults import PgBouncer, StoppableServer, start_workload, totals, workload
-from otel_supabase_exporter import migrate
+from faults import PgBouncer, migrated_schema, own_server, start_workload, totals, workload
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = StoppableServer(tmp_path_factory.mktemp("faultpg"))
-    yield srv
-    srv.close()
+    yield from own_server(tmp_path_factory, "faultpg")
 
 
 @pytest.fixture
 def fault_schema(server):
-    name = new_schema_name()
-    with psycopg.connect(server.dsn, autocommit=True) as conn:
-        migrate(conn, name)
-    return name
+    return migrated_schema(server.dsn)
 
 
 def _assert_exact(dsn: str, schema: str, ops: int) -> None:

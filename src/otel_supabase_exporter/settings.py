@@ -35,6 +35,10 @@ ENV_EMBEDDED_DIR = "OTEL_EXPORTER_SUPABASE_EMBEDDED_DIR"
 ENV_SPOOL_DIR = "OTEL_EXPORTER_SUPABASE_SPOOL_DIR"
 #: Bytes the spool may hold (default 256 MiB; 0 turns it off).
 ENV_SPOOL_MAX_BYTES = "OTEL_EXPORTER_SUPABASE_SPOOL_MAX_BYTES"
+#: Oldest plausible row time, in seconds before now (default 7 days, the raw retention); older rows are rejected (counted).
+ENV_MAX_AGE = "OTEL_EXPORTER_SUPABASE_MAX_AGE"
+#: Latest plausible row time, in seconds after now (default 1 day); later rows are rejected (counted).
+ENV_MAX_AHEAD = "OTEL_EXPORTER_SUPABASE_MAX_AHEAD"
 #: Spans for cache operations (default true; false: metrics only).
 ENV_SPANS = "OTEL_EXPORTER_SUPABASE_SPANS"
 #: Raw cache keys on spans (default false: a keyed hash only).
@@ -59,6 +63,8 @@ DEFAULT_SCHEMA = "monitoring"
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_METRIC_EXPORT_INTERVAL_S = 60.0
+DEFAULT_MAX_AGE_S = 7 * 86_400.0
+DEFAULT_MAX_AHEAD_S = 86_400.0
 DEFAULT_DENY = ("*password*", "*passwd*", "*secret*", "*token*", "*authorization*", "*cookie*", "*api_key*",
                 "*apikey*")
 
@@ -207,6 +213,8 @@ class Settings:
     embedded_dir: str | None = None
     spool_dir: str | None = None
     spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
+    max_age_s: float = DEFAULT_MAX_AGE_S
+    max_ahead_s: float = DEFAULT_MAX_AHEAD_S
 
     def __post_init__(self) -> None:
         validate_identifier(self.schema, "schema name")
@@ -247,4 +255,6 @@ class Settings:
             embedded_dir=env_text(ENV_EMBEDDED_DIR, env),
             spool_dir=env_text(ENV_SPOOL_DIR, env),
             spool_max_bytes=env_int(ENV_SPOOL_MAX_BYTES, DEFAULT_SPOOL_MAX_BYTES, env),
+            max_age_s=env_float(ENV_MAX_AGE, DEFAULT_MAX_AGE_S, env),
+            max_ahead_s=env_float(ENV_MAX_AHEAD, DEFAULT_MAX_AHEAD_S, env),
         )

@@ -66,7 +66,7 @@ def _traces(delivery: Delivery, request: Any) -> Outcome:
 def _metrics(delivery: Delivery, request: Any, batch_id: uuid.UUID) -> Outcome:
     translated = translate(request)
     mapped = map_metrics(translated)
-    batch = Batch("metrics", mapped.minute_rows, mapped.event_rows, batch_id, translated.cumulative)
+    batch = Batch("metrics", mapped.minute_rows, mapped.event_rows, batch_id, cumulative=translated.cumulative)
     return _outcome(delivery, batch, translated.points, mapped.rejected)
 
 

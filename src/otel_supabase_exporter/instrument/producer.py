@@ -29,6 +29,7 @@ import weakref
 from typing import Any, Callable
 
 from .. import semconv as sc
+from ..forks import start_over_in_children
 
 __all__ = ["SLOTS", "Accumulator", "Producer", "install", "producer_for", "producers_of", "rebind",
            "slot_attributes"]
@@ -177,6 +178,20 @@ class Producer:
         self._totals: dict[tuple[str, str], Snapshot] = {}
         self._readers: "weakref.WeakKeyDictionary[Any, _ReaderState]" = weakref.WeakKeyDictionary()
         self._pollers: list[Callable[[], None]] = []
+        start_over_in_children(self)
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child starts from zero: what the parent recorded is the parent's to export
+        (sending it again from every worker would count it once per worker). Locks are new: a
+        thread of the parent may have held one at the fork."""
+        self._lock = threading.Lock()
+        now = _time_ns()
+        for acc in self._series.values():
+            acc.lock = threading.Lock()
+            acc._reset()
+        self._totals = {}
+        for state in self._readers.values():
+            state.pending, state.last_ns = {}, now
 
     def add_poller(self, poll: Callable[[], None]) -> None:
         """Call ``poll`` at the start of every collection: the observable-instrument way for caches

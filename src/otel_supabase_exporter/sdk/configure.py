@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.sampling import Sampler
 
 from ..redact import mask_dsn
 from ..settings import Settings
+from .fork import flush_children_at_exit
 from .exporters import SupabaseLogExporter, SupabaseMetricExporter, SupabaseSpanExporter
 from .reader import MinuteAlignedMetricReader, cache_views
 from .self_metrics import observe_delivery
@@ -119,5 +120,7 @@ def configure(
     if capture_logging:
         logging.getLogger().addHandler(LoggingHandler(logger_provider=logger_provider))
 
-    return Telemetry(settings, tracer_provider, meter_provider, logger_provider, span_exporter, metric_exporter,
-                     log_exporter)
+    telemetry = Telemetry(settings, tracer_provider, meter_provider, logger_provider, span_exporter,
+                          metric_exporter, log_exporter)
+    flush_children_at_exit(telemetry)
+    return telemetry

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from typing import Any
 
 from opentelemetry import metrics
@@ -20,6 +22,7 @@ __all__ = ["cache_views", "MinuteAlignedMetricReader", "SupabaseMetricReader"]
 
 _log = logging.getLogger(__name__)
 _COLLECT_DELAY_S = 0.02
+FORK_WAIT_S = 1.0  # at most this long does a fork wait for a collection in progress
 
 
 def cache_views() -> list[View]:
@@ -57,8 +60,43 @@ class MinuteAlignedMetricReader(MetricReader):
         self.interval_s = _aligned_interval(interval_s if interval_s is not None else settings.metric_export_interval_s())
         self._export_lock = threading.Lock()
         self._stop = threading.Event()
+        # Held while the SDK collects for this reader (its storages' locks taken): a fork waits for
+        # it, so that no child starts with those locks held by a thread it does not have.
+        self._collecting = threading.Lock()
+        self._held_for_fork = False
+        self._start_thread()
+        if hasattr(os, "register_at_fork"):  # as the SDK's periodic reader does: a thread of its own in a child
+            before, parent, child = (weakref.WeakMethod(m) for m in (
+                self._before_fork, self._after_fork_in_parent, self._after_fork_in_child))
+            os.register_at_fork(before=lambda: (m := before()) and m(),
+                                after_in_parent=lambda: (m := parent()) and m(),
+                                after_in_child=lambda: (m := child()) and m())
+
+    def _set_collect_callback(self, func: Any) -> None:
+        def collect(reader: Any, timeout_millis: float = 10_000) -> Any:
+            with self._collecting:
+                return func(reader, timeout_millis=timeout_millis)
+
+        collect.__func__ = getattr(func, "__func__", None)  # type: ignore[attr-defined]  # for producer.rebind
+        super()._set_collect_callback(collect)
+
+    def _before_fork(self) -> None:
+        self._held_for_fork = self._collecting.acquire(timeout=FORK_WAIT_S)
+
+    def _after_fork_in_parent(self) -> None:
+        if self._held_for_fork:
+            self._held_for_fork = False
+            self._collecting.release()
+
+    def _start_thread(self) -> None:
         self._thread = threading.Thread(target=self._run, name="otel-supabase-minute-reader", daemon=True)
         self._thread.start()
+
+    def _after_fork_in_child(self) -> None:
+        self._collecting, self._held_for_fork = threading.Lock(), False
+        self._export_lock = threading.Lock()
+        if not self._stop.is_set():
+            self._start_thread()
 
     def _run(self) -> None:
         while True:
@@ -87,13 +125,18 @@ class MinuteAlignedMetricReader(MetricReader):
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         if self._stop.is_set():
             return
+        deadline = time.monotonic() + timeout_millis / 1000
         self._stop.set()
         self._thread.join(timeout=timeout_millis / 1000)
+
+        def left_ms() -> float:
+            return max(deadline - time.monotonic(), 0.001) * 1000
+
         try:
-            self.collect(timeout_millis=timeout_millis)
+            self.collect(timeout_millis=left_ms())
         except Exception as exc:
             _log.warning("final metric collection failed: %s", type(exc).__name__)
-        self._exporter.shutdown(timeout_millis=timeout_millis)
+        self._exporter.shutdown(timeout_millis=left_ms())
 
 
 class SupabaseMetricReader(MinuteAlignedMetricReader):

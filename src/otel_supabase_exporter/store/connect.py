@@ -13,7 +13,7 @@ from .. import settings as env
 from ..settings import Settings
 from .embedded import embedded_dsn
 
-__all__ = ["APPLICATION_NAME", "connect", "connection_kwargs", "needs_tls", "resolve_dsn"]
+__all__ = ["APPLICATION_NAME", "connect", "connection_kwargs", "needs_tls", "network_bounds", "resolve_dsn"]
 
 APPLICATION_NAME = "otel-supabase-exporter"
 
@@ -28,6 +28,9 @@ def connection_kwargs(settings: Settings) -> dict[str, Any]:
 
     autocommit: every transaction is explicit. prepare_threshold=None: transaction-mode
     poolers (Supabase :6543, PgBouncer) cannot keep prepared statements, so none are made.
+    TCP keepalives and ``tcp_user_timeout`` bound every read and write on a network that drops
+    packets without a reset (a NAT or pooler that forgot the flow): the server-side
+    ``statement_timeout`` cannot, since a dead socket never answers. The DSN's own values win.
     """
     kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": None,
                               "connect_timeout": max(1, math.ceil(settings.timeout_s))}
@@ -35,11 +38,24 @@ def connection_kwargs(settings: Settings) -> dict[str, Any]:
         params = conninfo.conninfo_to_dict(settings.dsn) if settings.dsn else {}
     except psycopg.ProgrammingError:
         params = {}
+    for name, value in network_bounds(settings.timeout_s).items():
+        if name not in params:
+            kwargs[name] = value
     if not params.get("application_name"):  # visible in pg_stat_activity; the DSN's own name wins
         kwargs["application_name"] = APPLICATION_NAME
     if settings.dsn and needs_tls(params):
         kwargs["sslmode"] = "require"
     return kwargs
+
+
+def network_bounds(timeout_s: float) -> dict[str, int]:
+    """libpq options that make the kernel end a connection whose peer went silent within about
+    ``timeout_s``: unacknowledged data for longer than that (``tcp_user_timeout``), or an idle
+    wait whose keepalive probes go unanswered (idle + 3 probes ≈ ``timeout_s``)."""
+    idle = max(1, math.floor(timeout_s / 2))
+    interval = max(1, math.floor((timeout_s - idle) / 3))
+    return {"keepalives": 1, "keepalives_idle": idle, "keepalives_interval": interval, "keepalives_count": 3,
+            "tcp_user_timeout": max(1000, int(timeout_s * 1000))}
 
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", ""}

@@ -9,14 +9,20 @@ that it must answer 503.)
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
+import weakref
 from typing import Callable
 
 import psycopg
 from psycopg import pq
 
 __all__ = ["ConnectionCache"]
+
+# Connections a forked child inherited: never used, never finalised (see after_fork).
+_orphans: list[psycopg.Connection] = []
 
 
 class ConnectionCache:
@@ -30,6 +36,7 @@ class ConnectionCache:
         self._lock = threading.Lock()
         self._idle: list[tuple[float, psycopg.Connection]] = []
         self._born: dict[int, float] = {}
+        self._made: "weakref.WeakSet[psycopg.Connection]" = weakref.WeakSet()
 
     def take(self) -> psycopg.Connection:
         """An idle connection, or a new one (whatever ``connect`` raises comes out)."""
@@ -47,6 +54,7 @@ class ConnectionCache:
         conn = self._connect()
         with self._lock:
             self._born[id(conn)] = now
+            self._made.add(conn)
         return conn
 
     def give_back(self, conn: psycopg.Connection) -> None:
@@ -67,6 +75,25 @@ class ConnectionCache:
         with self._lock:
             self._born.pop(id(conn), None)
         conn.close()
+
+    def after_fork(self) -> None:
+        """In a forked child: forget every connection made before the fork without touching it.
+
+        The child shares their sockets with the parent: a query from here would interleave with
+        the parent's, and closing one would send the server a Terminate for the parent's session.
+        Each socket descriptor is pointed at a fresh, unconnected socket (so that nothing this
+        process does can reach the parent's session) and the connection is kept forever."""
+        self._lock = threading.Lock()
+        inherited = [c for c in list(self._made) if not c.closed] + [c for _, c in self._idle if not c.closed]
+        self._idle, self._born, self._made = [], {}, weakref.WeakSet()
+        for conn in inherited:
+            try:
+                fd = conn.pgconn.socket
+                with socket.socket() as dead:
+                    os.dup2(dead.fileno(), fd)
+            except Exception:  # noqa: S110 - already closed: nothing shared
+                pass
+            _orphans.append(conn)
 
     def close(self) -> None:
         """Close every idle connection."""

@@ -16,6 +16,7 @@ from ..rows.schema import ADD, GREATEST, HISTOGRAM, KEEP_GREATEST, KEY, LEAST, M
 __all__ = ["combine", "delta_rows"]
 
 _UTC = timezone.utc
+_LONGEST_WINDOW_NS = 3_600_000_000_000
 
 
 def delta_rows(conn: psycopg.Connection, schema: str, points: Sequence[CumulativePoint]) -> list[MinuteRow]:
@@ -29,6 +30,8 @@ def delta_rows(conn: psycopg.Connection, schema: str, points: Sequence[Cumulativ
         if not delta:
             continue
         p = points[i]
+        if p.time_ns - start_ns > _LONGEST_WINDOW_NS:  # a sender silent for long: its point's own minute
+            start_ns = p.time_ns
         minute = datetime.fromtimestamp((start_ns // 60_000_000_000) * 60, _UTC)
         key = (minute, p.cache_name, p.implementation_type, p.service_name)
         row = rows.get(key)

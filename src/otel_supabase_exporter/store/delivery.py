@@ -17,27 +17,41 @@ Every export goes through :class:`Delivery` (one per destination, shared by the 
 
 Replays are exactly-once: raw rows and events have stable ids (``ON CONFLICT DO NOTHING``)
 and each 1-minute merge carries a batch id recorded in the same transaction.
+
+One bad row never sinks its batch: rows whose time is outside the plausibility window are
+rejected (counted) before anything is written, and a batch that fails because of its data (not
+the database's state) is bisected until the rows at fault stand alone and are rejected.
+
+In a forked child (gunicorn, Celery prefork, ``multiprocessing``) a delivery starts over: its
+own counters, connections, spool segment and replay thread; nothing of the parent's is used.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from ..errors import SpoolUnavailable, WriteError
+from ..forks import start_over_in_children
 from ..redact import mask_dsn
 from ..settings import Settings
 from .batch import Batch
-from .retry import BREAKER_CAP_S, MAX_ATTEMPTS, PERMANENT_BACKOFF_S, RETRY_CAP_S, backoff, is_transient, retry_now
+from .plausible import TimestampWindow
+from .retry import (BREAKER_CAP_S, MAX_ATTEMPTS, PERMANENT_BACKOFF_S, RETRY_CAP_S, backoff, is_poison, is_transient,
+                    retry_now)
 from .spool import Spool, SpoolState, directory_for
 from .stats import SIGNALS, ExportStats
-from .writer import PostgresWriter
+from .throttle import Throttle
+from .writer import PostgresWriter, WriteResult
 
 __all__ = ["Delivery", "delivery_for"]
 
 _log = logging.getLogger(__name__)
+_throttle = Throttle(_log)
 
 REPLAY_IDLE_S = 5.0
 SPOOL_RECORD_ROWS = 256
@@ -73,6 +87,7 @@ class Delivery:
         self.writer = writer
         self.stats = {signal: ExportStats() for signal in SIGNALS}
         self.torn_records = 0
+        self.window = TimestampWindow(settings.max_age_s, settings.max_ahead_s)
         self.spool: Spool | None = None
         if settings.spool_max_bytes > 0:
             try:
@@ -88,9 +103,31 @@ class Delivery:
         self._reported: set[str] = set()
         self._users = 0
         self._replayer: threading.Thread | None = None
-        if self.spool is not None:
+        self._start_replayer()
+        start_over_in_children(self)
+
+    def _start_replayer(self) -> None:
+        if self.spool is not None and not self._closed.is_set():
             self._replayer = threading.Thread(target=self._replay_loop, name="otel-supabase-replay", daemon=True)
             self._replayer.start()
+
+    def _after_fork_in_child(self) -> None:
+        """Start over in a forked child: the parent's counters, connections, spool segment and
+        threads are the parent's (its replay thread does not exist here)."""
+        global _deliveries_lock
+        _deliveries_lock = threading.Lock()
+        self.stats = {signal: ExportStats() for signal in SIGNALS}
+        self.torn_records = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        closed, self._closed = self._closed.is_set(), threading.Event()
+        if closed:
+            self._closed.set()
+        self._retry_at, self._failures, self._reported = 0.0, 0, set()
+        self.writer.after_fork()
+        if self.spool is not None:
+            self.spool.after_fork()
+        self._start_replayer()
 
     def __repr__(self) -> str:
         return f"Delivery(dsn={mask_dsn(self.settings.dsn)!r}, schema={self.settings.schema!r})"
@@ -102,11 +139,23 @@ class Delivery:
         Never raises, never takes much longer than ``timeout_s``."""
         stats = self.stats[batch.signal]
         stats.add(received=received)
+        rejected = batch.screen(self.window)
+        try:
+            return self._send(batch, stats, timeout_s)
+        finally:
+            self._rejected(stats, rejected)
+
+    def _rejected(self, stats: ExportStats, rejected: Counter) -> None:
+        if rejected:
+            stats.add_reasons("rejected", rejected)
+            _throttle.warn("rejected", "%d row(s) not stored: %s", sum(rejected.values()), dict(rejected))
+
+    def _send(self, batch: Batch, stats: ExportStats, timeout_s: float | None) -> bool:
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.settings.timeout_s)
         attempt = 0
         while time.monotonic() >= self._retry_at:
             try:
-                result = batch.write(self.writer)
+                result, left = self._write(batch)
             except Exception as exc:
                 if not is_transient(exc):
                     self._failed(exc, permanent=True)
@@ -121,25 +170,66 @@ class Delivery:
                 continue
             stats.written(result)
             self._succeeded()
-            return True
+            return all([self._keep(part, stats) for part in left])
         return self._keep(batch, stats)
 
-    def _keep(self, batch: Batch, stats: ExportStats) -> bool:
+    def _write(self, batch: Batch) -> tuple[WriteResult, list[Batch]]:
+        """Write ``batch``; when its data makes it fail, bisect it and reject the rows at fault
+        alone. Returns what was written and the parts left unwritten by a later transient error."""
+        try:
+            return batch.write(self.writer), []
+        except Exception as exc:
+            if not is_poison(exc):
+                raise
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            n = batch.items
+            if n <= 1:
+                result = WriteResult()
+                result.rejected[f"unwritable row ({type(cause).__name__})"] += n
+                _throttle.warn("poison", "a %s row set aside: %s", batch.signal, self.writer.describe(cause))
+                return result, []
+        total, left = WriteResult(), []
+        parts = batch.split(math.ceil(n / 2))
+        for i, part in enumerate(parts):
+            try:
+                result, rest = self._write(part)
+            except Exception as exc:  # the database failed meanwhile: the parts not written wait
+                self._failed(exc, permanent=not is_transient(exc))
+                left.extend(parts[i:])
+                break
+            total.written += result.written
+            total.duplicates += result.duplicates
+            total.rejected.update(result.rejected)
+            left.extend(rest)
+        return total, left
+
+    def _keep(self, batch: Batch, stats: ExportStats, rows_per_record: int = SPOOL_RECORD_ROWS, *,
+              again: bool = False) -> bool:
+        """Spool ``batch`` (``again``: a part of a replayed batch, counted as spooled already)."""
         try:
             items = batch.items
         except Exception as exc:  # the rest of a streamed batch could not be made
             _log.warning("could not complete a %s batch for the spool: %s", batch.signal, type(exc).__name__)
             stats.add(failed=1)
+            stats.add_reasons("dropped", {"batch could not be completed": 1})
             return False
         if self.spool is None:
             stats.add(failed=items)
             stats.add_reasons("dropped", {"database unavailable and spool off": items})
             return False
         kept = True
-        for part in batch.split(SPOOL_RECORD_ROWS):
+        for part in batch.split(rows_per_record):
             n = part.items
-            if self.spool.append(part.payload(), n, SIGNALS.index(part.signal)):
-                stats.add(spooled=n)
+            try:
+                appended = self.spool.append(part.payload(), n, SIGNALS.index(part.signal))
+            except (TypeError, ValueError, OverflowError):  # a row that is not JSON: spool the others
+                if n > 1:
+                    kept = self._keep(part, stats, math.ceil(n / 2), again=again) and kept
+                    continue
+                stats.add_reasons("rejected", {"row not storable in the spool": n})
+                continue
+            if appended:
+                stats.add(spooled=0 if again else n)
             else:
                 stats.add(failed=n)
                 kept = False
@@ -201,12 +291,16 @@ class Delivery:
                 self._spool_dropped("unreadable spool record", items, tag)
                 return True
             started = time.monotonic()
+            stats = self.stats[batch.signal]
+            self._rejected(stats, batch.screen(self.window))
             try:
-                result = batch.write(self.writer)
+                result, left = self._write(batch)
             except Exception as exc:
                 self._failed(exc, permanent=not is_transient(exc))
                 return False
-            self.stats[batch.signal].written(result, replayed=True)
+            stats.written(result, replayed=True)
+            for part in left:  # written again as a record of its own; counted as spooled again
+                self._keep(part, stats, again=True)
             self._succeeded()
             # Half duty: live exports (and the application) keep at least as much time as the replay.
             self._closed.wait(time.monotonic() - started)
@@ -255,6 +349,7 @@ class Delivery:
 
 _deliveries: dict[Settings, Delivery] = {}
 _deliveries_lock = threading.Lock()
+
 
 
 def delivery_for(settings: Settings) -> Delivery:

@@ -9,8 +9,8 @@ import psycopg
 
 from ..errors import Unavailable, WriteError
 
-__all__ = ["BREAKER_CAP_S", "MAX_ATTEMPTS", "PERMANENT_BACKOFF_S", "RETRY_CAP_S", "backoff", "is_transient",
-           "retry_now"]
+__all__ = ["BREAKER_CAP_S", "MAX_ATTEMPTS", "PERMANENT_BACKOFF_S", "RETRY_CAP_S", "backoff", "is_poison",
+           "is_transient", "retry_now"]
 
 RETRY_BASE_S = 0.1
 MAX_ATTEMPTS = 3
@@ -36,6 +36,14 @@ def is_transient(exc: BaseException) -> bool:
         getattr(cause, "sqlstate", None) or "").startswith("28"):
         return False  # wrong password or role: retrying will not help
     return isinstance(cause, (psycopg.OperationalError, psycopg.InterfaceError, OSError, TimeoutError))
+
+
+def is_poison(exc: BaseException) -> bool:
+    """The batch's data, not the database's state, made the write fail: an invalid value the
+    server refused, or one the driver could not even send. Such a batch is bisected, never retried."""
+    cause = exc.__cause__ if isinstance(exc, WriteError) and exc.__cause__ is not None else exc
+    return isinstance(cause, (psycopg.errors.DataError, psycopg.errors.IntegrityError, TypeError, ValueError,
+                              ArithmeticError, UnicodeError)) and not isinstance(cause, psycopg.errors.QueryCanceled)
 
 
 def backoff(attempt: int, cap: float) -> float:

@@ -25,12 +25,18 @@ from .connections import ConnectionCache
 from .cumulative import combine, delta_rows
 from .minute_sql import minute_upsert
 from .stream import RowStream, all_rows
+from .throttle import Throttle
 
 __all__ = ["PostgresWriter", "Unavailable", "WriteError", "WriteResult"]
 
 _log = logging.getLogger(__name__)
+_throttle = Throttle(_log)
+_ROW_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError, TypeError, ValueError, OverflowError)
+# Errors that mean what the writer remembers of the schema (partitions, column types) is stale.
+_STALE = (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedObject)
 
 PARTITION_DAYS_AHEAD = 2
+SPLIT_KIND = "metrics split"  # export_batches.kind of a batch whose parts were merged one by one
 _UNIX_DAY = date(1970, 1, 1)
 
 
@@ -163,11 +169,13 @@ class PostgresWriter:
         conn = self._connections.take()
         try:
             yield conn
-        except WriteError:
+        except WriteError as exc:
             self._connections.discard(conn)
+            self._forget_if_stale(exc.__cause__)
             raise
         except Exception as exc:
             self._connections.discard(conn)
+            self._forget_if_stale(exc)
             raise WriteError(self.describe(exc)) from exc
         self._connections.give_back(conn)
 
@@ -181,12 +189,26 @@ class PostgresWriter:
             hint = " (the role lacks a privilege on the monitoring schema; `doctor` shows which)"
         return f"{type(exc).__name__}: {error_line(exc, self.settings.dsn)}{hint}"
 
+    def _forget_if_stale(self, exc: BaseException | None) -> None:
+        """The schema was dropped or replaced (e.g. re-migrated): ask again what it holds."""
+        if isinstance(exc, _STALE):
+            self._known_days.clear()
+            self._targets.clear()
+            self._migrated = False
+
     def close(self) -> None:
         self._connections.close()
 
+    def after_fork(self) -> None:
+        """In a forked child: the parent's connections are its own (never used nor closed here)."""
+        self._connections.after_fork()
+
     def _timeout(self, conn: psycopg.Connection) -> None:
-        conn.execute("SELECT set_config('statement_timeout', %s, true)",
-                     (str(int(self.settings.timeout_s * 1000)),))
+        """Bound every statement of the current transaction, lock waits included (transaction-local,
+        so it works through transaction-mode poolers, which refuse startup options)."""
+        ms = str(int(self.settings.timeout_s * 1000))
+        conn.execute("SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
+                     (ms, ms))
 
     def _table(self, name: str) -> sql.Composed:
         return sql.Identifier(self.settings.schema, name)
@@ -197,12 +219,18 @@ class PostgresWriter:
         """Partitions for the days of ``rows`` and for today and the next days; True if any was missing."""
         ts_index = RAW.index("timestamp")
         today = datetime.now(timezone.utc).date()
-        days = {_UNIX_DAY + timedelta(days=d) for d in {r[ts_index] // 86_400_000_000 for r in rows}}
+        days = set()
+        for d in {r[ts_index] // 86_400_000_000 for r in rows if type(r[ts_index]) is int}:
+            try:
+                days.add(_UNIX_DAY + timedelta(days=d))
+            except OverflowError:  # the rows were screened; this is a guard, the row fails alone later
+                pass
         days.update(today + timedelta(days=i) for i in range(PARTITION_DAYS_AHEAD + 1))
         missing = sorted(days - self._known_days)
         if not missing:
             return False
         with conn.transaction():
+            self._timeout(conn)
             for day in missing:
                 conn.execute(
                     sql.SQL("SELECT {}(%s, %s)").format(self._table("ensure_cache_metrics_partitions")), (day, day)
@@ -250,7 +278,10 @@ class PostgresWriter:
             return
         except psycopg.errors.UniqueViolation:
             unique_violation = True  # a retry or replay: some ids are stored already
-        except (psycopg.errors.IntegrityError, psycopg.errors.DataError, TypeError, ValueError, OverflowError):
+        except psycopg.errors.CheckViolation:  # "no partition for row": a partition may be gone
+            unique_violation = False
+            self._known_days.clear()
+        except _ROW_ERRORS:
             unique_violation = False
         rows = all_rows(rows)
         if prepare is not None and prepare(conn, rows):
@@ -264,7 +295,7 @@ class PostgresWriter:
                 inserted = self._via_stage(conn, target, rows, conflicts=True)
             result.written += inserted
             result.duplicates += len(rows) - inserted
-        except (psycopg.errors.IntegrityError, psycopg.errors.DataError, TypeError, ValueError, OverflowError):
+        except _ROW_ERRORS:
             self._store_each(conn, target, rows, result)
 
     def _via_stage(self, conn: psycopg.Connection, target: _Target, rows: Iterable[tuple], *,
@@ -294,10 +325,22 @@ class PostgresWriter:
                     inserted = conn.execute(statement, _python_row(target.types, row)).rowcount
                 result.written += inserted
                 result.duplicates += 1 - inserted
-            except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
-                reason = f"{type(exc).__name__}: {(exc.diag.message_primary or '')[:200]}"
+            except _ROW_ERRORS as exc:
+                detail = exc.diag.message_primary if isinstance(exc, psycopg.Error) else str(exc)
+                reason = f"{type(exc).__name__}: {(detail or '')[:200]}"
                 result.rejected[reason] += 1
-                _log.warning("row set aside from %s: %s", target.table.as_string(conn), reason)
+                _throttle.warn(target.name, "row set aside from %s: %s", target.table.as_string(conn), reason)
+
+    def _parent_was_split(self, conn: psycopg.Connection, parent_id: uuid.UUID) -> bool:
+        """Record that ``parent_id`` was split (its parts merge on their own) unless it was merged
+        whole; True when its parts are to be merged. The insert waits for a whole merge of the
+        parent still in flight on the server, so the answer is final."""
+        batches = self._table("export_batches")
+        conn.execute(sql.SQL("INSERT INTO {} (batch_id, kind, row_count) VALUES (%s, %s, 0)"
+                             " ON CONFLICT DO NOTHING").format(batches), (parent_id, SPLIT_KIND))
+        found = conn.execute(sql.SQL("SELECT kind FROM {} WHERE batch_id = %s").format(batches),
+                             (parent_id,)).fetchone()
+        return found is not None and found[0] == SPLIT_KIND
 
     # -- batches
 
@@ -326,14 +369,17 @@ class PostgresWriter:
         return result
 
     def write_minutes(self, rows: Sequence[MinuteRow], event_rows: Sequence[tuple], batch_id: uuid.UUID, *,
-                      cumulative: Sequence[CumulativePoint] = ()) -> WriteResult:
-        """Merge 1-minute rows into ``cache_metrics_1min``, once per ``batch_id``; ``cumulative``
-        points add the rows of their deltas (:mod:`.cumulative`), in the same transaction."""
+                      parent_id: uuid.UUID | None = None, cumulative: Sequence[CumulativePoint] = ()) -> WriteResult:
+        """Merge 1-minute rows into ``cache_metrics_1min`` once per ``batch_id`` (a split batch's part not
+        at all if its parent was merged whole), with the deltas of ``cumulative`` points."""
         result = WriteResult()
         if not rows and not event_rows and not cumulative:
             return result
         with self.connection() as conn, conn.transaction():
             self._timeout(conn)
+            if parent_id is not None and not self._parent_was_split(conn, parent_id):
+                result.duplicates = len(rows) + len(event_rows) + len(cumulative)
+                return result
             fresh = conn.execute(
                 sql.SQL("INSERT INTO {} (batch_id, kind, row_count) VALUES (%s, 'metrics', %s)"
                         " ON CONFLICT DO NOTHING RETURNING batch_id").format(self._table("export_batches")),
@@ -342,8 +388,7 @@ class PostgresWriter:
             if fresh is None:
                 result.duplicates = len(rows) + len(event_rows) + len(cumulative)
                 return result
-            if cumulative:
-                rows = combine(rows, delta_rows(conn, self.settings.schema, cumulative))
+            rows = combine(rows, delta_rows(conn, self.settings.schema, cumulative)) if cumulative else rows
             if rows:
                 create, columns, upsert = minute_upsert(self.settings.schema, "_otel_stage_1min")
                 stage = sql.Identifier("_otel_stage_1min")

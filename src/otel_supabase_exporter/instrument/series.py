@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import types
 import weakref
 from typing import Any
 
@@ -17,7 +18,7 @@ from opentelemetry.trace import Status, StatusCode
 from .. import semconv as sc
 from .. import settings
 from .producer import SLOT, SLOTS, producer_for, slot_attributes
-from .keys import KeyHasher, default_hasher
+from .keys import KeyHasher, default_hasher, key_text
 
 _log = logging.getLogger("otel_supabase_exporter.instrument")
 
@@ -40,6 +41,31 @@ def telemetry_failed(where: str, exc: BaseException) -> None:
     if where not in _warned:
         _warned.add(where)
         _log.warning("cache telemetry failed in %s (%s); the cache call was not affected", where, type(exc).__name__)
+
+
+_C_LEN: dict[type, bool] = {}
+
+
+def entry_count(obj: object) -> int | None:
+    """Entries in ``obj``, read without running the application's code, or None.
+
+    A ``len()`` implemented in C (dict, OrderedDict...) is read; a cachetools cache's entry dict
+    (``_Cache__data``) is counted directly, because its ``len()`` may call the cache's timer (TTL and
+    TLRU caches: expired entries not yet purged are counted); anything else is unknown here.
+    """
+    if obj is None:
+        return None
+    cls = type(obj)
+    c_len = _C_LEN.get(cls)
+    if c_len is None:
+        c_len = _C_LEN[cls] = isinstance(getattr(cls, "__len__", None), types.WrapperDescriptorType)
+    if c_len:
+        return len(obj)  # type: ignore[arg-type]
+    try:
+        data = object.__getattribute__(obj, "__dict__").get("_Cache__data")
+    except AttributeError:
+        return None
+    return len(data) if type(data) is dict else None
 
 
 class _Sizes:
@@ -76,7 +102,10 @@ class _Sizes:
             total, known = 0, False
             for obj in objs:
                 try:
-                    total += len(obj)  # type: ignore[arg-type]
+                    size = entry_count(obj)
+                    if size is None:  # the application's own __len__: the one place it is called for us
+                        size = len(obj)  # type: ignore[arg-type]
+                    total += size
                     known = True
                 except Exception:
                     pass
@@ -185,18 +214,19 @@ class Series:
             if op == sc.GET:
                 attrs[sc.ATTR_HIT] = res == sc.HIT
             if key is not MISSING:
-                attrs[sc.ATTR_KEY_HASH] = self.hasher(key)
+                key_hash = self.hasher(key)
+                if key_hash is not None:
+                    attrs[sc.ATTR_KEY_HASH] = key_hash
                 if self.record_keys:
-                    attrs[sc.ATTR_KEY] = key if isinstance(key, str) else repr(key)
+                    text = key_text(key)
+                    attrs[sc.ATTR_KEY] = text if text is not None else f"<{type(key).__qualname__}>"
             if item is not MISSING:
                 size = _item_size(item)
                 if size is not None:
                     attrs[sc.ATTR_ITEM_SIZE] = size
-            if sized is not None:
-                try:
-                    attrs[sc.ATTR_SIZE] = len(sized)  # type: ignore[arg-type]
-                except Exception:
-                    pass
+            size = entry_count(sized)
+            if size is not None:
+                attrs[sc.ATTR_SIZE] = size
             if exc is not None and res == sc.ERROR:
                 attrs[sc.ATTR_ERROR_TYPE] = type(exc).__qualname__
                 attrs[sc.ATTR_ERROR_MESSAGE] = str(exc)[:_MAX_ERROR_MESSAGE]

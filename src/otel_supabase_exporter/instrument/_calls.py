@@ -44,13 +44,13 @@ class Operation:
         self.mode = mode
         self.miss_value = miss_value
 
-    def start(self) -> tuple[Any, Any, int] | None:
+    def start(self, attach: bool = True) -> tuple[Any, Any, int] | None:
         """The call's span, if one is sampled."""
         series = self.series
         tracer = series.current_tracer
         if tracer is UNRESOLVED:
             tracer = series.tracer()
-        return None if tracer is None else series.start_span(tracer, _START_SLOT[self.mode])
+        return None if tracer is None else series.start_span(tracer, _START_SLOT[self.mode], attach=attach)
 
     def run(self, call: Callable[..., Any], key: object, args: tuple, kwargs: dict, *, sized: object = None) -> Any:
         """``call(*args, **kwargs)`` (``key`` is the cache key among them), recorded. The hot path: as

@@ -83,9 +83,8 @@ def run_python(args: list[str], env: dict[str, str], timeout: float = 120) -> su
                           cwd=ROOT)
 
 
-@pytest.fixture(scope="session")
-def redis_port(tmp_path_factory):
-    """A real redis-server (the Debian package) on a free port, for the session."""
+def start_redis(workdir: Path) -> tuple[subprocess.Popen, int]:
+    """A real redis-server (the Debian package) on a free port, answering: (process, port)."""
     import redis
 
     binary = shutil.which("redis-server")
@@ -96,7 +95,6 @@ def redis_port(tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                              "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = redis.Redis(port=port)
@@ -106,6 +104,13 @@ def redis_port(tmp_path_factory):
             break
         except redis.ConnectionError:
             time.sleep(0.05)
+    return proc, port
+
+
+@pytest.fixture(scope="session")
+def redis_port(tmp_path_factory):
+    """A real redis-server for the session."""
+    proc, port = start_redis(tmp_path_factory.mktemp("redis"))
     yield port
     proc.terminate()
     proc.wait(10)

@@ -89,3 +89,34 @@ def instrumented_only(plain: Run, instrumented: Run) -> list[str]:
     missing = sorted(set(plain.outcomes) - set(instrumented.outcomes))
     found += [f"{t}: did not run instrumented" for t in missing]
     return found
+
+
+def start_django(root: Path, *, mode: str, env: dict[str, str], labels: list[str]) -> tuple[subprocess.Popen, Path]:
+    """Start Django's own ``tests/runtests.py labels`` under ``django_driver`` (plain or instrumented)."""
+    tests = root / "tests"
+    results = tests / f".results-django-{mode}.json"
+    recorded = tests / f".recorded-django-{mode}.json"
+    for stale in (results, recorded):
+        stale.unlink(missing_ok=True)
+    full_env = {**os.environ, **env, "OTEL_CONFORMANCE_MODE": mode, "OTEL_CONFORMANCE_RESULTS": str(results),
+                "OTEL_CONFORMANCE_STATS": str(recorded), "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONPATH": os.pathsep.join([str(HERE), str(tests), str(root)])}
+    proc = subprocess.Popen([sys.executable, str(HERE / "django_driver.py"), *labels, "--parallel=1",
+                             "--settings=django_settings", "-v", "1"], cwd=tests, env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, tests
+
+
+def finish_django(proc: subprocess.Popen, tests: Path, mode: str, timeout: float = 600) -> Run:
+    """Wait for a run ``start_django`` started; its outcomes."""
+    output, _ = proc.communicate(timeout=timeout)
+    results = tests / f".results-django-{mode}.json"
+    if not results.exists():
+        raise AssertionError(f"{mode}: no results (exit {proc.returncode})\n{output[-4000:]}")
+    data = json.loads(results.read_text())
+    run = Run(mode, outcomes=data["outcomes"], messages=data["messages"], returncode=proc.returncode,
+              output=output[-20000:])
+    recorded = tests / f".recorded-django-{mode}.json"
+    if recorded.exists():
+        run.recorded = json.loads(recorded.read_text())
+    return run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -105,6 +106,22 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen, int]:
         except redis.ConnectionError:
             time.sleep(0.05)
     return proc, port
+
+
+@contextlib.contextmanager
+def redis_servers(workdir: Path, names: tuple[str, ...]):
+    """One real redis-server per name (for runs side by side): {name: port}; stopped afterwards."""
+    procs, ports = [], {}
+    try:
+        for name in names:
+            (workdir / name).mkdir()
+            proc, ports[name] = start_redis(workdir / name)
+            procs.append(proc)
+        yield ports
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
 
 
 @pytest.fixture(scope="session")

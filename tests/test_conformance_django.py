@@ -8,26 +8,18 @@ from __future__ import annotations
 import pytest
 
 from conformance import upstream
-from conftest import start_redis
+from conftest import redis_servers
 
 pytest.importorskip("django")
 
 
 def test_django_cache_suite_unchanged_by_instrumentation(tmp_path) -> None:
     root = upstream.sdist("Django")
-    servers, started = [], {}
-    try:
-        for mode in ("plain", "instrumented"):
-            (tmp_path / mode).mkdir()
-            proc, port = start_redis(tmp_path / mode)
-            servers.append(proc)
-            started[mode] = upstream.start_django(root, mode=mode, labels=["cache"],
-                                                  env={"OTEL_CONFORMANCE_REDIS_URL": f"redis://127.0.0.1:{port}"})
+    with redis_servers(tmp_path, ("plain", "instrumented")) as ports:
+        started = {mode: upstream.start_django(root, mode=mode, labels=["cache"],
+                                               env={"OTEL_CONFORMANCE_REDIS_URL": f"redis://127.0.0.1:{port}"})
+                   for mode, port in ports.items()}
         plain, instrumented = (upstream.finish_django(*started[m], m) for m in ("plain", "instrumented"))
-    finally:
-        for proc in servers:
-            proc.terminate()
-            proc.wait(10)
     assert len(plain.outcomes) > 600, plain.output[-2000:]
     assert not plain.bad, f"the plain run fails already: {sorted(plain.bad)[:10]}"
     ran_redis = [t for t, o in plain.outcomes.items() if "RedisCacheTests" in t and o == "passed"]

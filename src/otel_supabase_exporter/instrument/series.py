@@ -19,6 +19,7 @@ from .. import semconv as sc
 from .. import settings
 from .producer import SLOT, SLOTS, producer_for, slot_attributes
 from .keys import KeyHasher, default_hasher, key_text
+from .sampling import presampler
 
 _log = logging.getLogger("otel_supabase_exporter.instrument")
 
@@ -141,7 +142,7 @@ class Series:
 
     __slots__ = (
         "name", "implementation", "base_attrs", "attrs", "sizes", "record", "count", "current_tracer",
-        "record_keys", "hasher",
+        "record_keys", "hasher", "decide",
     )
 
     def __init__(
@@ -167,6 +168,7 @@ class Series:
         accumulator = producer_for(meter_provider).accumulator(name, implementation)
         self.record = accumulator.record
         self.count = accumulator.count
+        self.decide: Any = None
         if not (settings.spans_enabled() if spans is None else spans):
             self.current_tracer = None
         elif tracer_provider is None:
@@ -175,6 +177,7 @@ class Series:
             self.current_tracer = None
         else:
             self.current_tracer = tracer_provider.get_tracer(sc.SCOPE, sc.VERSION)
+            self.decide = presampler(self.current_tracer)
         self.record_keys = settings.record_keys() if record_keys is None else record_keys
         self.hasher = hasher or default_hasher
 
@@ -187,13 +190,18 @@ class Series:
         if isinstance(provider, trace.ProxyTracerProvider):
             return None  # no global provider yet: look again next time
         found = None if isinstance(provider, trace.NoOpTracerProvider) else provider.get_tracer(sc.SCOPE, sc.VERSION)
+        self.decide = presampler(found)
         self.current_tracer = found
         return found
 
     def start_span(self, tracer: Any, slot: int, start: int | None = None,
                    attach: bool = True) -> tuple[Any, Any, int] | None:
-        """Start the span of an operation if it is sampled: (span, context token, wall start ns)."""
+        """Start the span of an operation if it is sampled: (span, context token, wall start ns).
+        Where the sampler is one :mod:`.sampling` knows, a span it would drop is never built."""
         try:
+            decide = self.decide
+            if decide is not None and not decide():
+                return None
             start = _time_ns() if start is None else start
             span = tracer.start_span(_SPAN_NAMES[slot], start_time=start)
             if span.is_recording():

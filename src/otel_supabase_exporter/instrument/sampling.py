@@ -18,7 +18,13 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+
+try:  # the context key the API keeps the current span under: read directly, one lookup
+    from opentelemetry.trace.propagation import _SPAN_KEY
+except ImportError:  # pragma: no cover - an API without it: the public way
+    _SPAN_KEY = None
 
 __all__ = ["presampler"]
 
@@ -64,9 +70,13 @@ class _Handoff:
             return drawn
         return self.inner.generate_trace_id()
 
-    def draw(self) -> int:
-        self.local.drawn = drawn = self.inner.generate_trace_id()
-        return drawn
+    def keep_if(self, bound: int) -> bool:
+        """Draw a root trace id; if the ratio keeps it, it is the next one the SDK gets here."""
+        drawn = self.inner.generate_trace_id()
+        if (drawn & _LIMIT) < bound:
+            self.local.drawn = drawn
+            return True
+        return False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -83,15 +93,15 @@ def presampler(tracer: Any) -> Callable[[], bool] | None:
     handoff = None
     if root is not True and root is not False:
         handoff = tracer.id_generator = ids if isinstance(ids, _Handoff) else _Handoff(ids)
-    get_current_span, invalid = trace.get_current_span, trace.INVALID_SPAN
+    get_current, span_type, key = otel_context.get_current, trace.Span, _SPAN_KEY
 
     def decide() -> bool:
-        parent = get_current_span()
-        ctx = None if parent is invalid else parent.get_span_context()
+        parent = get_current().get(key) if key is not None else trace.get_current_span()
+        ctx = parent.get_span_context() if isinstance(parent, span_type) else None
         if ctx is None or not ctx.is_valid:
             if root is True or root is False:
                 return root
-            return (handoff.draw() & _LIMIT) < root  # type: ignore[union-attr]
+            return handoff.keep_if(root)  # type: ignore[union-attr]
         sampled = ctx.trace_flags.sampled
         r = (remote_on if sampled else remote_off) if ctx.is_remote else (local_on if sampled else local_off)
         return r if r is True or r is False else (ctx.trace_id & _LIMIT) < r

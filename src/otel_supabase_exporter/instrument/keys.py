@@ -21,6 +21,7 @@ from .. import settings
 
 _log = logging.getLogger(__name__)
 _SCALARS = frozenset({str, bytes, int, float, bool, type(None)})
+_MEMOISED = frozenset({str, bytes, int})  # no two of them are ever equal: one memo serves all three
 
 
 def _secret_file() -> Path:
@@ -74,9 +75,9 @@ class KeyHasher:
     """HMAC-SHA256 of a cache key, truncated to 16 hex characters; None for a key it cannot read
     without running the application's code (see the module docstring).
 
-    Recently hashed ``str`` keys are remembered (at most ``MEMO_SIZE``): hot keys are hashed once,
-    not once per span. Only exact ``str`` keys: their equality is the interpreter's, never the
-    application's, and keeping one alive keeps no application object alive.
+    Recently hashed ``str``, ``int`` and ``bytes`` keys are remembered (at most ``MEMO_SIZE``): hot
+    keys are hashed once, not once per span. Only keys of exactly these types: their equality is the
+    interpreter's, never the application's, and keeping one alive keeps no application object alive.
     """
 
     __slots__ = ("_secret", "_memo")
@@ -84,20 +85,20 @@ class KeyHasher:
 
     def __init__(self, secret: bytes | None = None) -> None:
         self._secret = secret
-        self._memo: dict[str, str] = {}
+        self._memo: dict[object, str] = {}
 
     def __repr__(self) -> str:
         return "KeyHasher(<secret>)"
 
     def __call__(self, key: object) -> str | None:
-        if type(key) is not str:
-            if type(key) is bytes:
-                return self._digest(key)  # type: ignore[arg-type]
+        cls = type(key)
+        if cls not in _MEMOISED:
             text = key_text(key)
             return None if text is None else self._digest(text.encode("utf-8", "surrogatepass"))
         found = self._memo.get(key)  # type: ignore[call-overload]
         if found is None:
-            found = self._digest(key.encode("utf-8", "surrogatepass"))  # type: ignore[attr-defined]
+            found = self._digest(key if cls is bytes else (key if cls is str else repr(key)).encode(  # type: ignore
+                "utf-8", "surrogatepass"))
             if len(self._memo) >= self.MEMO_SIZE:
                 self._memo.clear()
             self._memo[key] = found  # type: ignore[index]

@@ -23,7 +23,8 @@ def test_redis_command_suite_unchanged_by_instrumentation(tmp_path) -> None:
     with redis_servers(tmp_path, ("plain", "instrumented")) as ports, concurrent.futures.ThreadPoolExecutor(2) as pool:
         futures = {mode: pool.submit(upstream.run_suite, root, [
             "tests/test_commands.py", "tests/test_asyncio/test_commands.py", "-k", _COMMANDS,
-            f"--redis-url=redis://127.0.0.1:{port}/9"], mode=mode, plugin="redis_plugin") for mode, port in ports.items()}
+            f"--redis-url=redis://127.0.0.1:{port}/9"], mode=mode, plugin="redis_plugin", per_test=30)
+            for mode, port in ports.items()}
         plain, instrumented = futures["plain"].result(), futures["instrumented"].result()
     passed = [t for t, o in plain.outcomes.items() if o == "passed"]
     assert len(passed) > 150 and any("test_asyncio" in t for t in passed), plain.output[-2000:]

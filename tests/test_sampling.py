@@ -62,8 +62,8 @@ class SamplingTest(TestBase):
             self._operations(cache, 200)
             assert built["spans"] == 0 and exporter.get_finished_spans() == ()
         points = self.get_sorted_metrics()  # the metrics still count every operation
-        assert points and sum(p.value for m in points if m.name == "cache.operations" for p in m.data.data_points) \
-            == 3 * 400
+        assert sum(p.value for m in points if m.name == "cache.operations" for p in m.data.data_points
+                   if p.attributes["cache.name"] == "sampled") == 3 * 400
 
     def test_a_ratio_keeps_the_ratio_and_builds_only_what_it_keeps(self) -> None:
         sampler = ParentBased(TraceIdRatioBased(0.25))

@@ -80,25 +80,28 @@ class _Sizes:
             sc.METRIC_SIZE, callbacks=[self._observe_sizes], unit="{entry}", description="Entries in the cache."
         )
 
-    def track(self, series: "Series", obj: object) -> None:
+    def track(self, series: "Series", obj: object, *, wrapper: bool = False) -> None:
+        """Observe ``obj``'s size while it lives; ``wrapper``: ``obj`` is our proxy (it can be weakly
+        referenced where the cache, a ``dict``, cannot), and the cache it wraps is what is read."""
         try:
             ref = weakref.ref(obj)
         except TypeError:  # not weak-referenceable: its size stays unknown
             return
         with self._lock:
             entry = self._sized.setdefault((series.name, series.implementation), (series.base_attrs, {}))
-            entry[1][id(obj)] = ref
+            entry[1][id(obj)] = (ref, wrapper)
 
     def _observe_sizes(self, options: CallbackOptions) -> list[Observation]:
         observations = []
         with self._lock:
             entries = []
             for attrs, refs in self._sized.values():
-                live = [(k, r()) for k, r in list(refs.items())]
-                for k, obj in live:
+                live = [(k, r(), wrapper) for k, (r, wrapper) in list(refs.items())]
+                for k, obj, _ in live:
                     if obj is None:
                         del refs[k]
-                entries.append((attrs, [obj for _, obj in live if obj is not None]))
+                entries.append((attrs, [obj.__wrapped__ if wrapper else obj for _, obj, wrapper in live
+                                        if obj is not None]))
         for attrs, objs in entries:
             total, known = 0, False
             for obj in objs:

@@ -178,7 +178,7 @@ def wrap_instance(obj: object, series: Series, options: _Options) -> _Proxy:
         proxy: _Proxy = InstrumentedMapping(obj, series, options)
     else:
         proxy = _cache_proxy_class(obj)(obj, series, options)
-    series.sizes.track(series, obj)
+    series.sizes.track(series, proxy, wrapper=True)
     return proxy
 
 

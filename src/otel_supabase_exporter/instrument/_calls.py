@@ -44,19 +44,32 @@ class Operation:
         self.mode = mode
         self.miss_value = miss_value
 
-    def start(self, attach: bool = True) -> tuple[Any, Any, int] | None:
-        """The call's span, if one is sampled."""
+    def start(self, attach: bool = True, decided: bool = False) -> tuple[Any, Any, int] | None:
+        """The call's span, if one is sampled (``decided``: the sampler's decision was made, "keep")."""
         series = self.series
         tracer = series.current_tracer
         if tracer is UNRESOLVED:
             tracer = series.tracer()
-        return None if tracer is None else series.start_span(tracer, _START_SLOT[self.mode], attach=attach)
+        return None if tracer is None else series.start_span(tracer, _START_SLOT[self.mode], attach=attach,
+                                                              decided=decided)
+
+    def maybe_start(self) -> tuple[Any, Any, int] | None:
+        """:meth:`start`, the sampling decision made first where it can be (nothing built on "drop")."""
+        decide = self.series.decide
+        if decide is None:
+            return self.start()
+        try:
+            keep = decide()
+        except Exception as exc:
+            telemetry_failed("sampling decision", exc)
+            return None
+        return self.start(decided=True) if keep else None
 
     def run(self, call: Callable[..., Any], key: object, args: tuple, kwargs: dict, *, sized: object = None) -> Any:
         """``call(*args, **kwargs)`` (``key`` is the cache key among them), recorded. The hot path: as
         few calls as it can make."""
         series = self.series
-        started = None if series.current_tracer is None else self.start()
+        started = None if series.current_tracer is None else self.maybe_start()
         t0 = _perf_ns()
         try:
             result = call(*args, **kwargs)
@@ -88,7 +101,7 @@ class Operation:
     async def arun(self, call: Callable[..., Any], key: object, args: tuple, kwargs: dict, *,
                    sized: object = None) -> Any:
         """``await call(*args, **kwargs)``, recorded."""
-        started = None if self.series.current_tracer is None else self.start()
+        started = None if self.series.current_tracer is None else self.maybe_start()
         t0 = _perf_ns()
         try:
             result = await call(*args, **kwargs)

@@ -197,13 +197,13 @@ class Series:
         self.current_tracer = found
         return found
 
-    def start_span(self, tracer: Any, slot: int, start: int | None = None,
-                   attach: bool = True) -> tuple[Any, Any, int] | None:
+    def start_span(self, tracer: Any, slot: int, start: int | None = None, attach: bool = True, *,
+                   decided: bool = False) -> tuple[Any, Any, int] | None:
         """Start the span of an operation if it is sampled: (span, context token, wall start ns).
         Where the sampler is one :mod:`.sampling` knows, a span it would drop is never built."""
         try:
             decide = self.decide
-            if decide is not None and not decide():
+            if not decided and decide is not None and not decide():
                 return None
             start = _time_ns() if start is None else start
             span = tracer.start_span(_SPAN_NAMES[slot], start_time=start)

@@ -106,7 +106,7 @@ class InstrumentedMapping(_Proxy):
         key = args[0] if args else kwargs.get("key", MISSING)
         default = args[1] if len(args) > 1 else kwargs.get("default")
         op = self._self_ops.item
-        started = None if op.series.current_tracer is None else op.start()
+        started = None if op.series.current_tracer is None else op.maybe_start()
         t0 = _perf_ns()
         try:
             result = wrapped.setdefault(*args, **kwargs)

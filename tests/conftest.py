@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -83,9 +84,8 @@ def run_python(args: list[str], env: dict[str, str], timeout: float = 120) -> su
                           cwd=ROOT)
 
 
-@pytest.fixture(scope="session")
-def redis_port(tmp_path_factory):
-    """A real redis-server (the Debian package) on a free port, for the session."""
+def start_redis(workdir: Path) -> tuple[subprocess.Popen, int]:
+    """A real redis-server (the Debian package) on a free port, answering: (process, port)."""
     import redis
 
     binary = shutil.which("redis-server")
@@ -96,7 +96,6 @@ def redis_port(tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                              "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = redis.Redis(port=port)
@@ -106,6 +105,29 @@ def redis_port(tmp_path_factory):
             break
         except redis.ConnectionError:
             time.sleep(0.05)
+    return proc, port
+
+
+@contextlib.contextmanager
+def redis_servers(workdir: Path, names: tuple[str, ...]):
+    """One real redis-server per name (for runs side by side): {name: port}; stopped afterwards."""
+    procs, ports = [], {}
+    try:
+        for name in names:
+            (workdir / name).mkdir()
+            proc, ports[name] = start_redis(workdir / name)
+            procs.append(proc)
+        yield ports
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def redis_port(tmp_path_factory):
+    """A real redis-server for the session."""
+    proc, port = start_redis(tmp_path_factory.mktemp("redis"))
     yield port
     proc.terminate()
     proc.wait(10)

@@ -100,7 +100,7 @@ def test_broken_telemetry_never_reaches_the_caller(caplog):
     reader = InMemoryMetricReader()
     mp = MeterProvider(metric_readers=[reader])
     cache = instrument_cache({}, name="broken", meter_provider=mp)
-    series = cache._otel_series
+    series = cache._self_series
 
     def boom(*args, **kwargs):
         raise RuntimeError("exporter exploded")

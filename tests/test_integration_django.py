@@ -84,3 +84,60 @@ def test_backend_errors_are_counted_and_raised(instrumented, django_caches, pg_d
     assert "Connection" in type(caught.value).__name__
     assert _counts(pg_dsn, schema, "broken") == {"RedisCache": {"hits": 0, "misses": 0, "sets": 0, "deletes": 0,
                                                                 "errors": 1}}
+
+
+_CALLS = [  # (method, args, kwargs): every form a caller may use, valid or not
+    ("set", ("a", 1), {}), ("set", (), {"key": "b", "value": 2}), ("set", ("c",), {"value": 3, "timeout": 5}),
+    ("get", ("a",), {}), ("get", (), {"key": "a"}), ("get", ("zz", "dflt"), {}), ("get", ("zz",), {"default": 0}),
+    ("get", (), {"key": "zz", "default": "d"}), ("get", (), {}), ("get", ("a", None, None, "extra"), {}),
+    ("get_or_set", ("n",), {}), ("get_or_set", (), {"key": "n", "default": 5}), ("get_or_set", ("n", 6), {}),
+    ("get_or_set", ("m",), {"default": lambda: 7}),
+    ("get_many", (["a", "zz"],), {}), ("get_many", (), {"keys": iter(["a", "b"])}), ("get_many", (5,), {}),
+    ("set_many", ({"x": 1, "y": 2},), {}), ("set_many", (), {"data": {"z": 3}}), ("set_many", ([("w", 1)],), {}),
+    ("add", ("a", 9), {}), ("add", (), {"key": "new", "value": 1}),
+    ("incr", ("n",), {}), ("incr", ("nope",), {}), ("decr", (), {"key": "n", "delta": 2}),
+    ("delete", ("x",), {}), ("delete", (), {"key": "zz"}),
+    ("delete_many", ((k for k in ("y", "z")),), {}), ("delete_many", (), {"keys": iter(["w"])}),
+    ("delete_many", (3,), {}), ("has_key", ("a",), {}), ("touch", ("a",), {}),
+]
+
+
+def _replay(cache) -> list:
+    """Each call's result or exception type, then what the cache holds."""
+    import copy
+
+    cache.clear()
+    seen = []
+    for method, args, kwargs in copy.deepcopy([c for c in _CALLS if not _one_shot(c)]) + _fresh_one_shots():
+        try:
+            seen.append((method, repr(getattr(cache, method)(*args, **kwargs))))
+        except Exception as exc:
+            seen.append((method, type(exc).__name__))
+    seen.append(("state", sorted(cache.get_many(["a", "b", "c", "n", "m", "x", "y", "z", "w", "new"]).items())))
+    return seen
+
+
+def _one_shot(call) -> bool:
+    return any(callable(a) or hasattr(a, "__next__") for a in (*call[1], *call[2].values()))
+
+
+def _fresh_one_shots() -> list:
+    return [("get_or_set", ("m",), {"default": lambda: 7}), ("get_many", (), {"keys": iter(["a", "b"])}),
+            ("delete_many", ((k for k in ("y", "z")),), {}), ("delete_many", (), {"keys": iter(["w"])})]
+
+
+def test_every_argument_form_behaves_as_without_instrumentation(django_caches, telemetry):
+    """Positional and keyword arguments, defaults or none, generators, wrong calls: the same results,
+    the same exceptions, the same state left behind, with the integration on and off."""
+    from otel_supabase_exporter.integrations import django as integration
+
+    cache = django_caches["default"]
+    plain = _replay(cache)
+    integration.instrument(**providers(telemetry))
+    try:
+        instrumented = _replay(cache)
+    finally:
+        integration.uninstrument()
+    assert ("get_or_set", "TypeError") in plain and ("state", [("a", 1), ("b", 2), ("c", 3), ("m", 7), ("n", 4),
+                                                               ("new", 1)]) in plain
+    assert instrumented == plain

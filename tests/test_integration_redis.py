@@ -90,6 +90,20 @@ def test_asyncio_client(instrumented, redis_port, pg_dsn, schema):
                                                          "errors": 0}
 
 
+def test_asyncio_errors_raise_when_the_client_raises_them(instrumented, redis_port):
+    """Bad arguments raise at call time, as the uninstrumented client does, not at the await."""
+    async def work() -> None:
+        client = redis.asyncio.Redis(port=redis_port)
+        with pytest.raises(redis.exceptions.DataError):
+            client.set("k", "v", ex=1, px=1)
+        with pytest.raises(TypeError):
+            client.get()  # type: ignore[call-arg]
+        assert await client.set("k", "v") is True
+        await client.aclose()
+
+    asyncio.run(work())
+
+
 def test_uninstrument_restores_the_client(redis_port, telemetry):
     original = redis.Redis.get
     integration.instrument(**providers(telemetry))

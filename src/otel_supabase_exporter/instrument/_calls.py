@@ -44,26 +44,35 @@ class Operation:
         self.mode = mode
         self.miss_value = miss_value
 
-    def start(self) -> tuple[Any, Any, int] | None:
-        """The call's span, if one is sampled."""
+    def start(self, attach: bool = True, decided: bool = False) -> tuple[Any, Any, int] | None:
+        """The call's span, if one is sampled (``decided``: the sampler's decision was made, "keep")."""
         series = self.series
         tracer = series.current_tracer
         if tracer is UNRESOLVED:
             tracer = series.tracer()
-        return None if tracer is None else series.start_span(tracer, _START_SLOT[self.mode])
+        return None if tracer is None else series.start_span(tracer, _START_SLOT[self.mode], attach=attach,
+                                                              decided=decided)
+
+    def maybe_start(self) -> tuple[Any, Any, int] | None:
+        """:meth:`start`, the sampling decision made first where it can be (nothing built on "drop")."""
+        decide = self.series.decide
+        if decide is None:
+            return self.start()
+        try:
+            keep = decide()
+        except Exception as exc:
+            telemetry_failed("sampling decision", exc)
+            return None
+        return self.start(decided=True) if keep else None
 
     def run(self, call: Callable[..., Any], key: object, args: tuple, kwargs: dict, *, sized: object = None) -> Any:
-        """``call(key, *args, **kwargs)``, recorded. The hot path: as few calls as it can make."""
+        """``call(*args, **kwargs)`` (``key`` is the cache key among them), recorded. The hot path: as
+        few calls as it can make."""
         series = self.series
-        started = None if series.current_tracer is None else self.start()
-        default = None
+        started = None if series.current_tracer is None else self.maybe_start()
         t0 = _perf_ns()
         try:
-            if self.mode == DEFAULT:
-                default = args[0] if args else kwargs.pop("default", None)
-                result = call(key, MISSING)
-            else:
-                result = call(key, *args, **kwargs)
+            result = call(*args, **kwargs)
         except Exception as exc:
             self.raised(exc, _perf_ns() - t0, started, key=key, sized=sized)
             raise
@@ -75,15 +84,27 @@ class Operation:
             telemetry_failed("operation record", telemetry_exc)
         if started is not None:
             series.end_span(started, slot, duration, key=key, item=item, sized=sized)
-        return default if slot == GET_MISS and self.mode == DEFAULT else result
+        return result
+
+    def run_default(self, call: Callable[..., Any], args: tuple, kwargs: dict, *, sized: object = None) -> Any:
+        """A mapping's ``get(key[, default])``: asked with a private sentinel, so a stored value equal
+        to the default is still a hit, and the caller's default returned on a miss. Any other form of
+        call (keywords, more arguments) is passed on as it is and read like ``get``."""
+        if kwargs or not 1 <= len(args) <= 2:
+            return self.run(call, args[0] if args else kwargs.get("key", MISSING), args, kwargs, sized=sized)
+        key = args[0]
+        result = self.run(call, key, (key, MISSING), {}, sized=sized)
+        if result is MISSING:
+            return args[1] if len(args) == 2 else None
+        return result
 
     async def arun(self, call: Callable[..., Any], key: object, args: tuple, kwargs: dict, *,
                    sized: object = None) -> Any:
-        """``await call(key, *args, **kwargs)``, recorded."""
-        started = None if self.series.current_tracer is None else self.start()
+        """``await call(*args, **kwargs)``, recorded."""
+        started = None if self.series.current_tracer is None else self.maybe_start()
         t0 = _perf_ns()
         try:
-            result = await call(key, *args, **kwargs)
+            result = await call(*args, **kwargs)
         except Exception as exc:
             self.raised(exc, _perf_ns() - t0, started, key=key, sized=sized)
             raise
@@ -95,13 +116,13 @@ class Operation:
     def outcome(self, result: object, args: tuple, kwargs: dict) -> tuple[int, object]:
         """(slot, stored or returned item) of a call that returned ``result``."""
         mode = self.mode
-        if mode == DEFAULT:
-            return (GET_HIT, result) if result is not MISSING else (GET_MISS, MISSING)
-        if mode == VALUE:
+        if mode == DEFAULT and result is MISSING:
+            return GET_MISS, MISSING
+        if mode == VALUE or mode == DEFAULT and len(args) != 2:
             return (GET_HIT, result) if result is not self.miss_value else (GET_MISS, MISSING)
         if mode == SET:
-            return SET_OK, args[0] if args else kwargs.get("value", MISSING)
-        if mode == ITEM:
+            return SET_OK, args[1] if len(args) > 1 else kwargs.get("value", MISSING)
+        if mode in (ITEM, DEFAULT):
             return GET_HIT, result
         return DEL_OK, MISSING
 

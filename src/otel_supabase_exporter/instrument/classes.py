@@ -26,26 +26,31 @@ _CLASS_METHODS = (
 
 
 def _class_method(original: Callable[..., Any], operation: Operation, sized: bool):
+    default_get = operation.mode == DEFAULT
     if inspect.iscoroutinefunction(original):
         @functools.wraps(original)
-        async def amethod(self, key, *args, **kwargs):
+        async def amethod(self, *args, **kwargs):
             if _active.get() == id(self):
-                return await original(self, key, *args, **kwargs)
+                return await original(self, *args, **kwargs)
             token = _active.set(id(self))
             try:
-                return await operation.arun(functools.partial(original, self), key, args, kwargs,
-                                            sized=self if sized else None)
+                return await operation.arun(functools.partial(original, self), args[0] if args else MISSING,
+                                            args, kwargs, sized=self if sized else None)
             finally:
                 _active.reset(token)
         return amethod
 
     @functools.wraps(original)
-    def method(self, key, *args, **kwargs):
+    def method(self, *args, **kwargs):
         if _active.get() == id(self):
-            return original(self, key, *args, **kwargs)
+            return original(self, *args, **kwargs)
         token = _active.set(id(self))
         try:
-            return operation.run(functools.partial(original, self), key, args, kwargs, sized=self if sized else None)
+            if default_get:
+                return operation.run_default(functools.partial(original, self), args, kwargs,
+                                             sized=self if sized else None)
+            return operation.run(functools.partial(original, self), args[0] if args else MISSING, args, kwargs,
+                                 sized=self if sized else None)
         finally:
             _active.reset(token)
     return method

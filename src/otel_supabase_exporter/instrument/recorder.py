@@ -64,11 +64,13 @@ class CacheRecorder:
     def __repr__(self) -> str:
         return f"CacheRecorder({self.series.name!r}, {self.series.implementation!r})"
 
-    def begin(self, op: str) -> tuple:
-        """Start timing one call doing ``op`` ("get", "set" or "delete")."""
+    def begin(self, op: str, *, attach: bool = True) -> tuple:
+        """Start timing one call doing ``op`` ("get", "set" or "delete"). ``attach=False``: the span
+        does not become the current one (for calls whose end runs in another context, as aiocache's
+        hooks do inside ``asyncio.wait_for``'s task)."""
         operation = self._operations[op]
         try:
-            started = operation.start()
+            started = operation.start(attach=attach)
         except Exception as exc:
             telemetry_failed("operation start", exc)
             started = None

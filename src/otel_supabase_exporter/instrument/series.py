@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import types
 import weakref
 from typing import Any
 
@@ -17,7 +18,8 @@ from opentelemetry.trace import Status, StatusCode
 from .. import semconv as sc
 from .. import settings
 from .producer import SLOT, SLOTS, producer_for, slot_attributes
-from .keys import KeyHasher, default_hasher
+from .keys import KeyHasher, default_hasher, key_text
+from .sampling import presampler
 
 _log = logging.getLogger("otel_supabase_exporter.instrument")
 
@@ -42,6 +44,31 @@ def telemetry_failed(where: str, exc: BaseException) -> None:
         _log.warning("cache telemetry failed in %s (%s); the cache call was not affected", where, type(exc).__name__)
 
 
+_C_LEN: dict[type, bool] = {}
+
+
+def entry_count(obj: object) -> int | None:
+    """Entries in ``obj``, read without running the application's code, or None.
+
+    A ``len()`` implemented in C (dict, OrderedDict...) is read; a cachetools cache's entry dict
+    (``_Cache__data``) is counted directly, because its ``len()`` may call the cache's timer (TTL and
+    TLRU caches: expired entries not yet purged are counted); anything else is unknown here.
+    """
+    if obj is None:
+        return None
+    cls = type(obj)
+    c_len = _C_LEN.get(cls)
+    if c_len is None:
+        c_len = _C_LEN[cls] = isinstance(getattr(cls, "__len__", None), types.WrapperDescriptorType)
+    if c_len:
+        return len(obj)  # type: ignore[arg-type]
+    try:
+        data = object.__getattribute__(obj, "__dict__").get("_Cache__data")
+    except AttributeError:
+        return None
+    return len(data) if type(data) is dict else None
+
+
 class _Sizes:
     """The ``cache.size`` gauge of one meter provider and the caches whose size it observes."""
 
@@ -53,30 +80,36 @@ class _Sizes:
             sc.METRIC_SIZE, callbacks=[self._observe_sizes], unit="{entry}", description="Entries in the cache."
         )
 
-    def track(self, series: "Series", obj: object) -> None:
+    def track(self, series: "Series", obj: object, *, wrapper: bool = False) -> None:
+        """Observe ``obj``'s size while it lives; ``wrapper``: ``obj`` is our proxy (it can be weakly
+        referenced where the cache, a ``dict``, cannot), and the cache it wraps is what is read."""
         try:
             ref = weakref.ref(obj)
         except TypeError:  # not weak-referenceable: its size stays unknown
             return
         with self._lock:
             entry = self._sized.setdefault((series.name, series.implementation), (series.base_attrs, {}))
-            entry[1][id(obj)] = ref
+            entry[1][id(obj)] = (ref, wrapper)
 
     def _observe_sizes(self, options: CallbackOptions) -> list[Observation]:
         observations = []
         with self._lock:
             entries = []
             for attrs, refs in self._sized.values():
-                live = [(k, r()) for k, r in list(refs.items())]
-                for k, obj in live:
+                live = [(k, r(), wrapper) for k, (r, wrapper) in list(refs.items())]
+                for k, obj, _ in live:
                     if obj is None:
                         del refs[k]
-                entries.append((attrs, [obj for _, obj in live if obj is not None]))
+                entries.append((attrs, [obj.__wrapped__ if wrapper else obj for _, obj, wrapper in live
+                                        if obj is not None]))
         for attrs, objs in entries:
             total, known = 0, False
             for obj in objs:
                 try:
-                    total += len(obj)  # type: ignore[arg-type]
+                    size = entry_count(obj)
+                    if size is None:  # the application's own __len__: the one place it is called for us
+                        size = len(obj)  # type: ignore[arg-type]
+                    total += size
                     known = True
                 except Exception:
                     pass
@@ -112,7 +145,7 @@ class Series:
 
     __slots__ = (
         "name", "implementation", "base_attrs", "attrs", "sizes", "record", "count", "current_tracer",
-        "record_keys", "hasher",
+        "record_keys", "hasher", "decide",
     )
 
     def __init__(
@@ -138,6 +171,7 @@ class Series:
         accumulator = producer_for(meter_provider).accumulator(name, implementation)
         self.record = accumulator.record
         self.count = accumulator.count
+        self.decide: Any = None
         if not (settings.spans_enabled() if spans is None else spans):
             self.current_tracer = None
         elif tracer_provider is None:
@@ -146,6 +180,7 @@ class Series:
             self.current_tracer = None
         else:
             self.current_tracer = tracer_provider.get_tracer(sc.SCOPE, sc.VERSION)
+            self.decide = presampler(self.current_tracer)
         self.record_keys = settings.record_keys() if record_keys is None else record_keys
         self.hasher = hasher or default_hasher
 
@@ -158,13 +193,18 @@ class Series:
         if isinstance(provider, trace.ProxyTracerProvider):
             return None  # no global provider yet: look again next time
         found = None if isinstance(provider, trace.NoOpTracerProvider) else provider.get_tracer(sc.SCOPE, sc.VERSION)
+        self.decide = presampler(found)
         self.current_tracer = found
         return found
 
-    def start_span(self, tracer: Any, slot: int, start: int | None = None,
-                   attach: bool = True) -> tuple[Any, Any, int] | None:
-        """Start the span of an operation if it is sampled: (span, context token, wall start ns)."""
+    def start_span(self, tracer: Any, slot: int, start: int | None = None, attach: bool = True, *,
+                   decided: bool = False) -> tuple[Any, Any, int] | None:
+        """Start the span of an operation if it is sampled: (span, context token, wall start ns).
+        Where the sampler is one :mod:`.sampling` knows, a span it would drop is never built."""
         try:
+            decide = self.decide
+            if not decided and decide is not None and not decide():
+                return None
             start = _time_ns() if start is None else start
             span = tracer.start_span(_SPAN_NAMES[slot], start_time=start)
             if span.is_recording():
@@ -185,18 +225,19 @@ class Series:
             if op == sc.GET:
                 attrs[sc.ATTR_HIT] = res == sc.HIT
             if key is not MISSING:
-                attrs[sc.ATTR_KEY_HASH] = self.hasher(key)
+                key_hash = self.hasher(key)
+                if key_hash is not None:
+                    attrs[sc.ATTR_KEY_HASH] = key_hash
                 if self.record_keys:
-                    attrs[sc.ATTR_KEY] = key if isinstance(key, str) else repr(key)
+                    text = key_text(key)
+                    attrs[sc.ATTR_KEY] = text if text is not None else f"<{type(key).__qualname__}>"
             if item is not MISSING:
                 size = _item_size(item)
                 if size is not None:
                     attrs[sc.ATTR_ITEM_SIZE] = size
-            if sized is not None:
-                try:
-                    attrs[sc.ATTR_SIZE] = len(sized)  # type: ignore[arg-type]
-                except Exception:
-                    pass
+            size = entry_count(sized)
+            if size is not None:
+                attrs[sc.ATTR_SIZE] = size
             if exc is not None and res == sc.ERROR:
                 attrs[sc.ATTR_ERROR_TYPE] = type(exc).__qualname__
                 attrs[sc.ATTR_ERROR_MESSAGE] = str(exc)[:_MAX_ERROR_MESSAGE]

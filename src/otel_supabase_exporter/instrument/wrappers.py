@@ -26,100 +26,113 @@ key hash and sizes. Telemetry failures are logged, never raised.
 from __future__ import annotations
 
 import collections.abc
+import copy
 import inspect
-from typing import Any, Callable
+import time
+from typing import Any, Callable, NamedTuple
 
+import wrapt
 from opentelemetry import metrics, trace
 
 from ._calls import DELETE, SET, VALUE, Operations
-from .series import MISSING, Series
 from .classes import instrument_class
+from .evictions import hook_evictions
 from .keys import KeyHasher
+from .series import GET_HIT, GET_MISS, MISSING, SET_OK, Series
+
+_perf_ns = time.perf_counter_ns
 
 __all__ = ["InstrumentedCache", "InstrumentedMapping", "instrument_cache"]
 
 
-def _sized_or_none(obj: object) -> object:
-    return obj if hasattr(type(obj), "__len__") else None
+class _Proxy(wrapt.ObjectProxy):
+    """The wrapped cache in everything but the instrumented methods: attributes, ``len``, ``iter``,
+    ``in``, ``==``, ``repr``, ``isinstance`` (``__class__`` is the cache's) are the cache's own.
+    ``copy.copy`` / ``copy.deepcopy`` instrument the copy under the same series; pickling stores the
+    cache and instruments it again when loaded (under the same name and options, with the loading
+    process's providers and key hasher)."""
 
-
-class _Proxy:
-    """Forwards every attribute that is not instrumented to the wrapped cache."""
-
-    __slots__ = ("__wrapped__", "_otel_series", "_otel_ops", "_otel_sized", "__weakref__")
-
-    def __init__(self, wrapped: object, series: Series, miss_value: object) -> None:
-        object.__setattr__(self, "__wrapped__", wrapped)
-        object.__setattr__(self, "_otel_series", series)
-        object.__setattr__(self, "_otel_ops", Operations.of(series, miss_value))
-        object.__setattr__(self, "_otel_sized", _sized_or_none(wrapped))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.__wrapped__, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self.__wrapped__, name, value)
+    def __init__(self, wrapped: object, series: Series, options: "_Options") -> None:
+        super().__init__(wrapped)
+        self._self_series = series
+        self._self_options = options
+        self._self_ops = Operations.of(series, options.miss_value)
 
     def __repr__(self) -> str:
-        return f"<instrumented {self._otel_series.name}/{self._otel_series.implementation} {self.__wrapped__!r}>"
+        return repr(self.__wrapped__)
 
-    def __len__(self) -> int:
-        return len(self.__wrapped__)  # type: ignore[arg-type]
+    def __copy__(self) -> "_Proxy":
+        return wrap_instance(copy.copy(self.__wrapped__), self._self_series, self._self_options)
 
-    def __iter__(self):
-        return iter(self.__wrapped__)  # type: ignore[call-overload]
+    def __deepcopy__(self, memo: dict) -> "_Proxy":
+        return wrap_instance(copy.deepcopy(self.__wrapped__, memo), self._self_series, self._self_options)
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.__wrapped__  # type: ignore[operator]
+    def __reduce_ex__(self, protocol: int) -> tuple:
+        return _reinstrument, (self.__wrapped__, self._self_options)
+
+    def __reduce__(self) -> tuple:
+        return self.__reduce_ex__(2)
 
 
 class InstrumentedCache(_Proxy):
     """An instrumented object with ``get`` / ``set`` / ``delete`` methods (sync or async)."""
 
-    __slots__ = ()
 
-
-class InstrumentedMapping(_Proxy, collections.abc.MutableMapping):
-    """An instrumented mapping (dict, cachetools caches...): ``cache[k]``, ``get``, ``del``, ``pop``."""
-
-    __slots__ = ()
+class InstrumentedMapping(_Proxy):
+    """An instrumented mapping (dict, cachetools caches...): ``cache[k]``, ``get``, ``del``, ``pop``,
+    ``setdefault`` are recorded; each calls the cache's own method with the same arguments. Every
+    other method (``clear``, ``update``, ``popitem``, ``keys``...) is the cache's own, unrecorded."""
 
     def __getitem__(self, key):
-        return self._otel_ops.item.run(self.__wrapped__.__getitem__, key, (), {}, sized=self._otel_sized)
+        return self._self_ops.item.run(self.__wrapped__.__getitem__, key, (key,), {}, sized=self.__wrapped__)
 
     def __setitem__(self, key, value):
-        self._otel_ops.set.run(self.__wrapped__.__setitem__, key, (value,), {}, sized=self._otel_sized)
+        self._self_ops.set.run(self.__wrapped__.__setitem__, key, (key, value), {}, sized=self.__wrapped__)
 
     def __delitem__(self, key):
-        self._otel_ops.delete.run(self.__wrapped__.__delitem__, key, (), {}, sized=self._otel_sized)
+        self._self_ops.delete.run(self.__wrapped__.__delitem__, key, (key,), {}, sized=self.__wrapped__)
 
-    def get(self, key, default=None):
-        return self._otel_ops.default.run(self.__wrapped__.get, key, (default,), {}, sized=self._otel_sized)
+    def get(self, *args, **kwargs):
+        return self._self_ops.default.run_default(self.__wrapped__.get, args, kwargs, sized=self.__wrapped__)
 
-    def pop(self, key, *default):
-        if default:
-            return self._otel_ops.default.run(self.__wrapped__.pop, key, default, {}, sized=self._otel_sized)
-        return self._otel_ops.delete.run(self.__wrapped__.pop, key, (), {}, sized=self._otel_sized)
+    def pop(self, *args, **kwargs):
+        if len(args) == 1 and not kwargs:  # KeyError on a miss: a delete miss
+            return self._self_ops.delete.run(self.__wrapped__.pop, args[0], args, {}, sized=self.__wrapped__)
+        return self._self_ops.default.run_default(self.__wrapped__.pop, args, kwargs, sized=self.__wrapped__)
 
-    def popitem(self):
-        return self.__wrapped__.popitem()
-
-    def __eq__(self, other):
-        return self.__wrapped__ == other
-
-    __hash__ = None  # type: ignore[assignment]
+    def setdefault(self, *args, **kwargs):
+        """The cache's own ``setdefault``: a hit when it returns other than the default given."""
+        wrapped = self.__wrapped__
+        key = args[0] if args else kwargs.get("key", MISSING)
+        default = args[1] if len(args) > 1 else kwargs.get("default")
+        op = self._self_ops.item
+        started = None if op.series.current_tracer is None else op.maybe_start()
+        t0 = _perf_ns()
+        try:
+            result = wrapped.setdefault(*args, **kwargs)
+        except Exception as exc:
+            op.raised(exc, _perf_ns() - t0, started, key=key, sized=wrapped)
+            raise
+        duration = _perf_ns() - t0
+        if result is default:
+            op.record(GET_MISS, duration, started, key=key, sized=wrapped)
+            self._self_ops.set.record(SET_OK, 0, None)
+        else:
+            op.record(GET_HIT, duration, started, key=key, item=result, sized=wrapped)
+        return result
 
 
 def _proxy_method(mode: str, name: str, is_async: bool) -> Callable[..., Any]:
     index = Operations._fields.index(mode)
     if is_async:
-        async def method(self, key, *args, **kwargs):
-            return await self._otel_ops[index].arun(getattr(self.__wrapped__, name), key, args, kwargs,
-                                                    sized=self._otel_sized)
+        def method(self, *args, **kwargs):
+            call = getattr(self.__wrapped__, name)
+            return self._self_ops[index].arun(call, args[0] if args else MISSING, args, kwargs,
+                                              sized=self.__wrapped__)
     else:
-        def method(self, key, *args, **kwargs):
-            return self._otel_ops[index].run(getattr(self.__wrapped__, name), key, args, kwargs,
-                                             sized=self._otel_sized)
+        def method(self, *args, **kwargs):
+            return self._self_ops[index].run(getattr(self.__wrapped__, name), args[0] if args else MISSING,
+                                             args, kwargs, sized=self.__wrapped__)
     method.__name__ = name
     return method
 
@@ -136,7 +149,7 @@ def _cache_proxy_class(obj: object) -> type:
     )
     cls = _proxy_classes.get(present)
     if cls is None:
-        namespace = {"__slots__": ()}
+        namespace = {}
         for name, mode, is_async in present:
             namespace[name] = _proxy_method(mode, name, is_async)
         cls = type("InstrumentedCache", (InstrumentedCache,), namespace)
@@ -144,32 +157,28 @@ def _cache_proxy_class(obj: object) -> type:
     return cls
 
 
-def _hook_evictions(obj: object, series: Series) -> None:
-    """Record evictions of caches that evict through ``popitem`` (cachetools)."""
-    original = getattr(obj, "popitem", None)
-    if original is None or getattr(original, "_otel_evictions", False):
-        return
+class _Options(NamedTuple):
+    """What ``instrument_cache`` was given that pickles (providers and key hashers do not)."""
 
-    def popitem():
-        item = original()
-        series.evicted(item[0] if isinstance(item, tuple) and item else MISSING, obj)
-        return item
-
-    popitem._otel_evictions = True  # type: ignore[attr-defined]
-    try:
-        obj.popitem = popitem  # type: ignore[attr-defined]
-    except (AttributeError, TypeError):  # dict and slotted classes: no per-instance hook
-        pass
+    name: str
+    implementation: str
+    miss_value: object
+    record_keys: bool | None
+    spans: bool | None
 
 
-def wrap_instance(obj: object, series: Series, miss_value: object) -> _Proxy:
+def _reinstrument(wrapped: object, options: _Options) -> _Proxy:
+    return instrument_cache(wrapped, **options._asdict())
+
+
+def wrap_instance(obj: object, series: Series, options: _Options) -> _Proxy:
     """A wrapper of ``obj`` that records its operations."""
     if isinstance(obj, collections.abc.Mapping):
-        _hook_evictions(obj, series)
-        proxy: _Proxy = InstrumentedMapping(obj, series, miss_value)
+        hook_evictions(obj, series)
+        proxy: _Proxy = InstrumentedMapping(obj, series, options)
     else:
-        proxy = _cache_proxy_class(obj)(obj, series, miss_value)
-    series.sizes.track(series, proxy)
+        proxy = _cache_proxy_class(obj)(obj, series, options)
+    series.sizes.track(series, proxy, wrapper=True)
     return proxy
 
 
@@ -208,6 +217,6 @@ def instrument_cache(
     def apply(target: Any) -> Any:
         if inspect.isclass(target):
             return instrument_class(target, series, miss_value)
-        return wrap_instance(target, series, miss_value)
+        return wrap_instance(target, series, _Options(name, implementation, miss_value, record_keys, spans))
 
     return apply if obj is None else apply(obj)

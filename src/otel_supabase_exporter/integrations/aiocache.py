@@ -77,7 +77,7 @@ class CachePlugin(BasePlugin):
             stack = []
             _pending.set(stack)
         rec = self._rec(client)
-        stack.append((rec, rec.begin(op_name), key))
+        stack.append((rec, rec.begin(op_name, attach=False), key))
 
     def _end(self) -> tuple | None:
         stack = _pending.get()

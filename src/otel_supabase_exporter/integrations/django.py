@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 from typing import Any, Callable
 
 from ..instrument.recorder import CacheRecorder, enter_recorded_call, inside_recorded_call, leave_recorded_call
-from . import LibraryCall, Patches
+from . import Patches
 
 __all__ = ["instrument", "uninstrument"]
 
@@ -32,32 +33,72 @@ def _recorder(backend: Any) -> CacheRecorder:
     return _patches.recorder(getattr(backend, "_otel_supabase_alias", None) or "django", type(backend).__name__)
 
 
+class _Call:
+    """One call of a backend method, its arguments bound to the method's own signature (positional or
+    keyword, given or defaulted); calling it calls the method with some of them replaced."""
+
+    __slots__ = ("original", "bound")
+
+    def __init__(self, original: Callable, bound: inspect.BoundArguments) -> None:
+        self.original = original
+        self.bound = bound
+
+    def has(self, name: str) -> bool:
+        return name in self.bound.signature.parameters
+
+    def arg(self, name: str, fallback: Any = None) -> Any:
+        """The argument ``name`` as given, else the parameter's default, else ``fallback``."""
+        if name in self.bound.arguments:
+            return self.bound.arguments[name]
+        param = self.bound.signature.parameters.get(name)
+        return fallback if param is None or param.default is param.empty else param.default
+
+    def __call__(self, **replace: Any) -> Any:
+        bound = self.bound
+        if replace:
+            bound = inspect.BoundArguments(bound.signature, {**bound.arguments, **replace})
+        return self.original(*bound.args, **bound.kwargs)
+
+
 def _get(rec, op, call):
-    key, rest = call.args[0], list(call.args[1:])
-    default = rest.pop(0) if rest else call.kwargs.pop("default", None)
-    value = call(key, _MISSING, *rest, **call.kwargs)
+    key = call.arg("key")
+    if not call.has("default"):  # a backend with its own signature: None is a miss
+        value = call()
+        rec.looked_up(op, key, value is not None, value)
+        return value
+    value = call(default=_MISSING)
     hit = value is not _MISSING
     rec.looked_up(op, key, hit, value)
-    return value if hit else default
+    return value if hit else call.arg("default")
+
+
+def _listed(call: _Call, name: str) -> list | None:
+    """The iterable argument ``name`` as a list (a generator is read once, here, and the list passed
+    on in its place), or None if it is not iterable (the backend raises its own error for it)."""
+    try:
+        return list(call.arg(name))
+    except TypeError:
+        return None
 
 
 def _get_many(rec, op, call):
-    keys = list(call.args[0] if call.args else call.kwargs["keys"])
-    found = call(keys, *call.args[1:], **{k: v for k, v in call.kwargs.items() if k != "keys"})
+    keys = _listed(call, "keys")
+    if keys is None:
+        return call()
+    found = call(keys=keys)
     rec.looked_up_many(op, [(k, k in found, found.get(k)) for k in keys])
     return found
 
 
 def _get_or_set(rec, op, call):
-    key, rest = call.args[0], list(call.args[1:])
-    default = rest.pop(0) if rest else call.kwargs.pop("default")
+    key, default = call.arg("key"), call.arg("default")
     produced = []
 
     def produce():  # Django calls the default only on a miss
         produced.append(True)
         return default() if callable(default) else default
 
-    value = call(key, produce, *rest, **call.kwargs)
+    value = call(default=produce)
     if produced:
         rec.looked_up(op, key, False)
         rec.stored(rec.begin("set"), key, value)
@@ -67,23 +108,22 @@ def _get_or_set(rec, op, call):
 
 
 def _set(rec, op, call):
-    result = call.again()
-    args, kwargs = call.args, call.kwargs
-    rec.stored(op, args[0] if args else kwargs.get("key"), args[1] if len(args) > 1 else kwargs.get("value"))
+    result = call()
+    rec.stored(op, call.arg("key"), call.arg("value"))
     return result
 
 
 def _set_many(rec, op, call):
-    data = dict(call.args[0] if call.args else call.kwargs["data"])
-    result = call.again()
-    rec.stored_many(op, list(data.items()))
+    result = call()
+    data = call.arg("data")
+    rec.stored_many(op, list(data.items()) if isinstance(data, dict) else [])
     return result
 
 
 def _incr(rec, op, call):
-    key = call.args[0] if call.args else call.kwargs.get("key")
+    key = call.arg("key")
     try:
-        value = call.again()
+        value = call()
     except ValueError:  # the key is not there
         rec.looked_up(op, key, False)
         raise
@@ -92,20 +132,18 @@ def _incr(rec, op, call):
 
 
 def _delete(rec, op, call):
-    result = call.again()
-    rec.deleted(op, [call.args[0] if call.args else call.kwargs.get("key")], 0 if result is False else 1)
+    result = call()
+    rec.deleted(op, [call.arg("key")], 0 if result is False else 1)
     return result
 
 
 def _delete_many(rec, op, call):
-    keys = list(call.args[0] if call.args else call.kwargs["keys"])
-    result = call.again()
+    keys = _listed(call, "keys")
+    if keys is None:
+        return call()
+    result = call(keys=keys)
     rec.deleted(op, keys, len(keys))
     return result
-
-
-def _unrecorded(rec, op, call):
-    return call.again()
 
 
 # method: (operation it is timed as, how its call is read)
@@ -119,6 +157,8 @@ _METHODS: dict[str, tuple[str, Callable]] = {
 
 
 def _wrap(original: Callable, op_name: str, read: Callable | None) -> Callable:
+    signature = inspect.signature(original)
+
     @functools.wraps(original)
     def method(self, *args, **kwargs):
         if inside_recorded_call():
@@ -127,14 +167,21 @@ def _wrap(original: Callable, op_name: str, read: Callable | None) -> Callable:
         try:
             if read is None:  # not counted, but what it calls inside is not counted either
                 return original(self, *args, **kwargs)
+            try:
+                bound = signature.bind(self, *args, **kwargs)
+            except TypeError:  # arguments the method does not take: it raises its own error
+                return original(self, *args, **kwargs)
             rec = _recorder(self)
             op = rec.begin(op_name)
             try:
-                return read(rec, op, LibraryCall(original, self, args, dict(kwargs)))
+                return read(rec, op, _Call(original, bound))
             except ValueError:
                 raise
             except Exception as exc:
-                rec.failed(op, exc, args[0] if args and not isinstance(args[0], (list, dict)) else None)
+                if "key" in bound.arguments:
+                    rec.failed(op, exc, bound.arguments["key"])
+                else:
+                    rec.failed(op, exc)
                 raise
         finally:
             leave_recorded_call(token)

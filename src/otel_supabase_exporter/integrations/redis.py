@@ -17,6 +17,7 @@ counted (their results arrive later, in bulk).
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any, Callable
 
 from ..instrument.recorder import CacheRecorder, enter_recorded_call, inside_recorded_call, leave_recorded_call
@@ -109,13 +110,23 @@ def _async_wrapper(original: Callable, op_name: str, after: Callable, pipeline: 
     def method(self, *args, **kwargs):
         if isinstance(self, pipeline) or inside_recorded_call():  # a pipeline queues and returns itself
             return original(self, *args, **kwargs)
-        return run(self, *args, **kwargs)
+        # called now, as the client is: an error it raises before awaiting (bad arguments) is raised
+        # here, at call time, not deferred to the await
+        try:
+            awaitable = original(self, *args, **kwargs)
+        except Exception as exc:
+            rec = _for(self)
+            rec.failed(rec.begin(op_name, attach=False), exc, args[0] if args and op_name != "delete" else None)
+            raise
+        if not inspect.isawaitable(awaitable):
+            return awaitable
+        return run(self, awaitable, args, kwargs)
 
-    async def run(self, *args, **kwargs):
+    async def run(self, awaitable, args, kwargs):
         rec = _for(self)
         op = rec.begin(op_name)
         try:
-            result = await original(self, *args, **kwargs)
+            result = await awaitable
         except Exception as exc:
             rec.failed(op, exc, args[0] if args and op_name != "delete" else None)
             raise

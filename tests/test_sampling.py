@@ -1,0 +1,109 @@
+"""Sampling decided before a span is built (``instrument/sampling.py``), with the in-memory span
+exporter and metric reader of ``opentelemetry-test-utils``' ``TestBase`` (as the contrib
+instrumentors' tests use them): the SDK's own samplers keep exactly the spans they keep without the
+pre-decision, and a span they drop is never built."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+pytest.importorskip("opentelemetry.test.test_base")
+
+from opentelemetry.sdk.trace.sampling import (  # noqa: E402
+    ALWAYS_OFF, ALWAYS_ON, Decision, ParentBased, Sampler, SamplingResult, TraceIdRatioBased,
+)
+from opentelemetry.test.test_base import TestBase  # noqa: E402
+
+from otel_supabase_exporter import instrument_cache  # noqa: E402
+
+_LIMIT = (1 << 64) - 1
+
+
+class _CountingSampler(Sampler):
+    """An application's own sampler: never decided for it, asked by the SDK for every span."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None,
+                      trace_state=None):
+        self.asked += 1
+        return SamplingResult(Decision.RECORD_AND_SAMPLE if self.asked % 2 else Decision.DROP)
+
+    def get_description(self) -> str:
+        return "counting"
+
+
+class SamplingTest(TestBase):
+    def _cache(self, sampler, name="sampled"):
+        provider, exporter = self.create_tracer_provider(sampler=sampler)
+        cache = instrument_cache({}, name=name, tracer_provider=provider, meter_provider=self.meter_provider)
+        tracer = cache._self_series.current_tracer
+        built = collections.Counter()
+        start_span = tracer.start_span
+
+        def counting_start_span(*args, **kwargs):
+            built["spans"] += 1
+            return start_span(*args, **kwargs)
+
+        tracer.start_span = counting_start_span
+        return cache, exporter, built
+
+    def _operations(self, cache, n: int) -> None:
+        for i in range(n):
+            cache[i % 50] = i
+            cache.get(i % 100)
+
+    def test_dropped_spans_are_never_built(self) -> None:
+        for sampler in (ALWAYS_OFF, ParentBased(ALWAYS_OFF), TraceIdRatioBased(0.0)):
+            cache, exporter, built = self._cache(sampler)
+            self._operations(cache, 200)
+            assert built["spans"] == 0 and exporter.get_finished_spans() == ()
+        points = self.get_sorted_metrics()  # the metrics still count every operation
+        assert sum(p.value for m in points if m.name == "cache.operations" for p in m.data.data_points
+                   if p.attributes["cache.name"] == "sampled") == 3 * 400
+
+    def test_a_ratio_keeps_the_ratio_and_builds_only_what_it_keeps(self) -> None:
+        sampler = ParentBased(TraceIdRatioBased(0.25))
+        cache, exporter, built = self._cache(sampler)
+        self._operations(cache, 4000)
+        spans = exporter.get_finished_spans()
+        # 8,000 operations at 25 %: 2,000 expected, sd 39; drawing twice (rate²) would give 500
+        assert 1800 < len(spans) < 2200
+        assert built["spans"] == len(spans)
+        bound = TraceIdRatioBased.get_bound_for_rate(0.25)
+        assert all((s.context.trace_id & _LIMIT) < bound for s in spans)  # the SDK's own rule holds for each
+        assert len({s.context.trace_id for s in spans}) == len(spans)
+
+    def test_parent_based_follows_the_parent(self) -> None:
+        cache, exporter, built = self._cache(ParentBased(ALWAYS_OFF))
+        outer_provider, outer_exporter = self.create_tracer_provider(sampler=ALWAYS_ON)
+        with outer_provider.get_tracer("app").start_as_current_span("request") as request:
+            cache["k"] = 1
+            cache.get("k")
+        spans = exporter.get_finished_spans()
+        assert [s.name for s in spans] == ["cache.set", "cache.get"]
+        assert all(s.parent.span_id == request.get_span_context().span_id for s in spans)
+        assert all(s.context.trace_id == request.get_span_context().trace_id for s in spans)
+        cache.get("k")  # no parent: the root sampler (off) drops it, unbuilt
+        assert built["spans"] == 2
+
+    def test_a_ratio_child_follows_the_trace_id(self) -> None:
+        cache, exporter, _ = self._cache(TraceIdRatioBased(0.5))  # not parent-based: decides on the trace id
+        outer_provider, _ = self.create_tracer_provider(sampler=ALWAYS_ON)
+        bound = TraceIdRatioBased.get_bound_for_rate(0.5)
+        expected = 0
+        for _ in range(200):
+            with outer_provider.get_tracer("app").start_as_current_span("request") as request:
+                cache.get("k")
+                expected += (request.get_span_context().trace_id & _LIMIT) < bound
+        assert len(exporter.get_finished_spans()) == expected
+
+    def test_an_unknown_sampler_is_asked_by_the_sdk_for_every_span(self) -> None:
+        sampler = _CountingSampler()
+        cache, exporter, built = self._cache(sampler)
+        assert cache._self_series.decide is None
+        self._operations(cache, 100)
+        assert sampler.asked == built["spans"] == 200 and len(exporter.get_finished_spans()) == 100

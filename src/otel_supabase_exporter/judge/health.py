@@ -142,9 +142,21 @@ def exposure(conn: psycopg.Connection, schema: str) -> list[Check]:
         "SELECT tablename, array_agg(DISTINCT r) FROM pg_policies, unnest(roles) AS r"
         " WHERE schemaname = %s AND r IN ('anon', 'authenticated', 'public') GROUP BY 1 ORDER BY 1",
         (schema,)).fetchall()]
-    if policies:
-        checks.append(Check("public access", False, f"policies open rows to Supabase's public roles: "
-                                                    f"{'; '.join(policies)}; anyone with the anon key reads them"))
+    # SECURITY DEFINER bypasses row-level security: one anon may run must check its caller
+    # (the package's own call assert_caller, so later grants cannot open them)
+    definers = [f"{name} ({', '.join(roles)})" for name, roles in conn.execute(
+        "SELECT p.oid::regprocedure::text, array_agg(r.rolname ORDER BY r.rolname) FROM pg_proc p"
+        " JOIN pg_roles r ON r.rolname IN ('anon', 'authenticated') AND has_function_privilege(r.oid, p.oid, 'EXECUTE')"
+        " WHERE p.pronamespace = %s::regnamespace AND p.prosecdef AND p.prosrc NOT LIKE '%%assert_caller(%%'"
+        " GROUP BY 1 ORDER BY 1", (schema,)).fetchall()]
+    if policies or definers:
+        problems = ([f"policies open rows to Supabase's public roles: {'; '.join(policies)}; anyone with the "
+                     "anon key reads them"] if policies else []) + \
+                   ([f"SECURITY DEFINER functions that do not check their caller are executable by them: "
+                     f"{'; '.join(definers)}; anyone with the anon key runs them as the owner, past row-level "
+                     "security (REVOKE EXECUTE, or `otel-supabase-exporter migrate` for the package's own)"]
+                    if definers else [])
+        checks.append(Check("public access", False, "; ".join(problems)))
     elif exposed:
         checks.append(Check("public access", None, f"schema {schema} is usable by {', '.join(exposed)} (exposed "
                                                    "through the Data API?); no policy lets them see a row, but "

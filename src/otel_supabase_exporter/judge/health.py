@@ -225,8 +225,21 @@ def spool_check(settings: Settings) -> Check:
         return Check("spool", None, str(exc))
     if not state.segments:
         return Check("spool", True, f"empty ({state.directory}, up to {state.max_bytes / 2**20:.0f} MiB)")
-    return Check("spool", None, f"{state.items} item(s) in {state.records} batch(es), {state.bytes / 2**20:.1f} MiB "
-                                f"in {state.directory}: replayed by the next exporter that reaches the database")
+    seconds = state.items / REPLAY_ROWS_PER_S
+    return Check("spool", False, f"{state.items} item(s) in {state.records} batch(es), {state.bytes / 2**20:.1f} MiB "
+                                 f"in {state.directory} are NOT in the database yet: nothing drains them until a "
+                                 "process with the exporter (configure(), OTEL_*_EXPORTER=supabase, or `demo`) reaches "
+                                 f"this destination; it replays them oldest first, about {_duration(seconds)} at "
+                                 f"~{REPLAY_ROWS_PER_S:,} rows/s (an estimate: half the measured COPY rate)")
+
+
+#: Rows per second a replaying exporter writes: half (its duty cycle) of the owner's measured raw
+#: COPY rate, ~190,000 rows/s (docs/benchmarks.md). Only for the doctor's estimate.
+REPLAY_ROWS_PER_S = 90_000
+
+
+def _duration(seconds: float) -> str:
+    return "under a second" if seconds < 1 else f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def exporter_counters(conn: psycopg.Connection, schema: str, window_minutes: int) -> Check:

@@ -61,7 +61,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"[info] target: {mask_dsn(settings.dsn)} schema {settings.schema!r}")
-    print(health.spool_check(settings).line())
+    spool = health.spool_check(settings)
+    print(spool.line())
     try:
         conn = connect(settings)
     except psycopg.OperationalError as exc:
@@ -71,7 +72,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         checks = health.run_checks(conn, settings.schema, window_minutes=args.window_minutes)
     for check in checks:
         print(check.line())
-    failed = [c for c in checks if c.ok is False]
+    failed = [c for c in [spool, *checks] if c.ok is False]
     print(f"{len(failed)} check(s) failed" if failed else "all checks passed")
     return 1 if failed else 0
 

@@ -9,7 +9,6 @@ import string
 import psycopg
 import pytest
 from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st
-from psycopg import conninfo
 
 from otel_supabase_exporter.redact import MASK, error_line, mask_dsn, mask_secrets
 from otel_supabase_exporter.settings import Settings

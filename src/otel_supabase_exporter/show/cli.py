@@ -82,7 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _dashboard(settings: Settings, args: argparse.Namespace):
     from .dashboard import Dashboard
 
-    return Dashboard(settings, host=args.host, port=args.port, token=args.token)
+    return Dashboard(settings, host=args.host, port=args.port, token=args.token, allowed_hosts=args.allowed_host)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -106,6 +106,8 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
                                                         "needs --token)")
     p.add_argument("--port", type=_args.port, default=8787, help="port (default 8787; 0 picks a free one)")
     p.add_argument("--token", default=None, help=f"token that acknowledging needs (default ${ENV_TOKEN})")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a Host name the dashboard answers besides loopback ones and --host (repeatable)")
 
 
 def cmd_roles(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import psycopg
 from psycopg.rows import dict_row
@@ -54,8 +54,13 @@ class Dashboard:
     """The dashboard of one (DSN, schema): ``start()`` serves in the background, ``serve_forever()`` blocks."""
 
     def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 8787,
-                 token: str | None = None) -> None:
+                 token: str | None = None, *, allowed_hosts: Sequence[str] = ()) -> None:
         self.settings = settings
+        # the names a request's Host header may carry: loopback, the bound address, and those given
+        # (a page on another origin that rebinds its DNS name to 127.0.0.1 still sends its own name)
+        self.allowed_hosts = frozenset(
+            {"localhost", "127.0.0.1", "::1"} | {h.strip().strip("[]").lower() for h in (host, *allowed_hosts)}
+            - {"", "0.0.0.0", "::"})
         self.schema = settings.schema
         self.token = token if token is not None else env.dashboard_token()
         if not _is_loopback(host) and not self.token:

@@ -32,6 +32,7 @@ CHANGED_SINCE_007: set[str] = {
     "notify_channel", "hour_of_week", "auditor_message", "auditor_value", "privilege_plan",
     "ensure_cache_metrics_partitions", "acknowledge_observation", "cache_metrics_1min_changed", "exp_hist_agg",
     "assert_caller",  # new
+    "get_cache_performance_summary",  # the window the dashboard reads for the same length
 }
 
 _DEFINITION = re.compile(r"^CREATE OR REPLACE (FUNCTION|VIEW|AGGREGATE) (\w+)\s*\(?", re.MULTILINE)

@@ -7,7 +7,7 @@ import argparse
 import logging
 import sys
 import threading
-from typing import Sequence
+from typing import Any, Sequence
 
 import psycopg
 
@@ -18,7 +18,7 @@ from ..semconv import VERSION
 from ..settings import Settings
 from ..store import migrations
 from ..store.connect import connect
-from . import _args, cli_judge
+from . import _args, cli_embedded, cli_judge
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dashboard)
 
     cli_judge.add_commands(sub, common)
+    cli_embedded.add_commands(sub, common)
 
     p = sub.add_parser("sql", parents=common, help="the SQL migrations as files for other tools")
     sql_sub = p.add_subparsers(dest="sql_command", required=True)
@@ -198,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help, --version (0) or a usage error (2), already printed
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    previous = _exit_on_sigterm()
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -212,6 +214,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(error_line(exc))
     except (OSError, OverflowError, ValueError) as exc:  # a busy port, an unknown host, a file for a directory
         return _fail(f"{type(exc).__name__}: {error_line(exc)}")
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm() -> Any:
+    """SIGTERM exits with 143 through SystemExit, so exit handlers run: the embedded server's last
+    user leaving stops it. Only in the main thread; returns the handler to put back (main() is
+    also called in-process, by tests)."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _fail(message: str) -> int:

@@ -68,7 +68,7 @@ def directory_for(settings: Settings) -> Path:
     embedded server's own socket DSN (what the demo passes) the same as no DSN at all."""
     from psycopg import conninfo
 
-    from .embedded import default_data_dir
+    from .embedded import data_path
 
     base = Path(settings.spool_dir).expanduser() if settings.spool_dir else \
         Path(platformdirs.user_cache_dir("otel-supabase-exporter")) / "spool"
@@ -85,7 +85,7 @@ def directory_for(settings: Settings) -> Path:
             host = str(p.get("host") or p.get("hostaddr") or "").lower()
             user = str(p.get("user") or "")
             where = f"{host}:{p.get('port') or 5432}/{p.get('dbname') or user}/{user}"
-            data = (Path(settings.embedded_dir).expanduser() if settings.embedded_dir else default_data_dir()).resolve()
+            data = data_path(settings.embedded_dir)
             pid_file = data / "postmaster.pid"
             sockets = {str(data)}
             if pid_file.exists():  # line 5 is the server's socket directory

@@ -127,3 +127,8 @@ def test_a_closed_pipe_is_not_a_traceback(pg_dsn, schema):
     proc = subprocess.run(f"{sys.executable} -m otel_supabase_exporter.show.cli --dsn '{pg_dsn}' --schema {schema}"
                           " doctor | head -c 1", shell=True, capture_output=True, text=True, timeout=60)
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_an_unknown_implementation_is_named_as_such(pg_dsn, schema, capsys):
+    code, out, err = _run(["--dsn", pg_dsn, "--schema", schema, "summary", "--implementation", "nosuch"], capsys)
+    assert code == 2 and "no implementation 'nosuch'" in err and "doctor" not in out + err

@@ -28,3 +28,11 @@ def raw_rows_of(conn: psycopg.Connection, schema: str, service_name: str, since:
     return conn.execute(
         sql.SQL("SELECT count(*) FROM {} WHERE service_name = %s AND \"timestamp\" >= %s")
         .format(sql.Identifier(schema, "cache_metrics")), (service_name, since)).fetchone()[0]
+
+
+def implementations(conn: psycopg.Connection, schema: str) -> list[str]:
+    """Every implementation name the 1-minute rows hold, sorted."""
+    validate_identifier(schema, "schema name")
+    return [name for (name,) in conn.execute(
+        sql.SQL("SELECT DISTINCT implementation_type FROM {} ORDER BY 1").format(
+            sql.Identifier(schema, "cache_metrics_1min"))).fetchall()]

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Sequence
 
 from .. import settings as env
-from ..judge.summary import performance_summary
+from ..judge.summary import implementations, performance_summary
 from ..settings import Settings
 from ..store.connect import connect
 from . import _args
@@ -25,6 +25,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     settings = _settings(args)
     with connect(settings) as conn:
         rows = performance_summary(conn, settings.schema, args.implementation, args.window)
+        known = implementations(conn, settings.schema) if args.implementation and not rows else []
+    if args.implementation and not rows and args.implementation not in known:
+        print(f"no implementation {args.implementation!r} in the 1-minute rows; known: "
+              f"{', '.join(known) or 'none yet'}", file=sys.stderr)
+        return 2
     return _print_table(rows, SUMMARY_COLUMNS,
                         f"no 1-minute rows in the last {args.window}; run `otel-supabase-exporter doctor`")
 

@@ -25,7 +25,7 @@ def duration(text: str) -> timedelta:
     return value
 
 
-def _bounded(text: str, convert: type, low: float, high: float, what: str) -> Any:
+def _bounded(text: str, convert: type, *, low: float, high: float, what: str) -> Any:
     """``text`` converted, if it is a number from ``low`` to ``high`` (NaN is not)."""
     try:
         value = convert(text)
@@ -38,17 +38,17 @@ def _bounded(text: str, convert: type, low: float, high: float, what: str) -> An
 
 def positive_int(text: str) -> int:
     """An integer from 1 to PostgreSQL's largest bigint."""
-    return _bounded(text, int, 1, MAX_ID, "number")
+    return _bounded(text, int, low=1, high=MAX_ID, what="number")
 
 
 def positive_seconds(text: str) -> float:
     """A number of seconds above 0, at most a year."""
-    return _bounded(text, float, 1e-3, 365 * 86400, "number of seconds")
+    return _bounded(text, float, low=1e-3, high=365 * 86400, what="number of seconds")
 
 
 def port(text: str) -> int:
     """A TCP port, 0 (any free one) to 65535."""
-    return _bounded(text, int, 0, 65535, "port")
+    return _bounded(text, int, low=0, high=65535, what="port")
 
 
 def common_options(top_level: bool) -> argparse.ArgumentParser:

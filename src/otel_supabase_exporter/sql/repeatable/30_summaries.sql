@@ -11,7 +11,9 @@ AS $$
                 THEN 100.0 * coalesce(hits, 0) / (coalesce(hits, 0) + coalesce(misses, 0)) END
 $$;
 
--- Performance per cache and implementation over the last p_time_window, now reading the
+-- Performance per cache and implementation over the last p_time_window: the minutes
+-- [now + 1 minute - p_time_window, now], truncated to the minute, the current one included — the
+-- same range the dashboard's table and charts read for the same window. Reads the
 -- rolled-up hours for every complete hour that is not waiting to be re-rolled, and 1-minute
 -- rows for the rest (both ends of the window, queued hours). Same results, far fewer rows.
 CREATE OR REPLACE FUNCTION get_cache_performance_summary(
@@ -41,7 +43,8 @@ LANGUAGE sql STABLE
 SET search_path FROM CURRENT
 AS $$
     WITH b0 AS (
-        SELECT date_trunc('minute', now() - p_time_window) AS ws, date_trunc('hour', now(), 'UTC') AS now_hour
+        SELECT date_trunc('minute', now()) + interval '1 minute' - p_time_window AS ws,
+               date_trunc('hour', now(), 'UTC') AS now_hour
     ), b AS (
         -- [h_lo, h_hi): the complete hours inside the window (empty when there are none)
         SELECT ws, date_trunc('hour', ws + interval '59 minutes', 'UTC') AS h_lo,

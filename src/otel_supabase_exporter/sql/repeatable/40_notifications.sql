@@ -37,7 +37,7 @@ END
 $$;
 
 -- The channel every notification of this package goes to; payloads name schema and table.
-CREATE OR REPLACE FUNCTION notify_channel() RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'otel_supabase_exporter' $$;
+CREATE OR REPLACE FUNCTION notify_channel() RETURNS text LANGUAGE sql IMMUTABLE SET search_path FROM CURRENT AS $$ SELECT 'otel_supabase_exporter' $$;
 
 CREATE OR REPLACE FUNCTION cache_metrics_1min_changed()
 RETURNS trigger
@@ -46,6 +46,7 @@ SECURITY DEFINER
 SET search_path FROM CURRENT
 AS $$
 BEGIN
+    PERFORM assert_caller('writer', 'cache_metrics_1min_changed');
     INSERT INTO rollup_queue (hour_window, cache_name, implementation_type, service_name)
     SELECT DISTINCT date_trunc('hour', n.minute_window, 'UTC'), n.cache_name, n.implementation_type, n.service_name
     FROM changed_rows AS n

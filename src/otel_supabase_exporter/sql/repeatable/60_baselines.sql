@@ -5,6 +5,7 @@
 CREATE OR REPLACE FUNCTION hour_of_week(ts timestamptz)
 RETURNS smallint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path FROM CURRENT
 AS $$
     SELECT ((extract(isodow FROM ts AT TIME ZONE 'UTC')::integer - 1) * 24
             + extract(hour FROM ts AT TIME ZONE 'UTC')::integer)::smallint

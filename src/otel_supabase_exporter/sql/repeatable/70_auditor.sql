@@ -174,6 +174,7 @@ CREATE OR REPLACE FUNCTION auditor_message(
     p_limit double precision)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
+SET search_path FROM CURRENT
 AS $$
 DECLARE
     what   text := CASE p_metric WHEN 'hit_rate' THEN 'Hit rate' WHEN 'error_rate' THEN 'Error rate'
@@ -202,6 +203,7 @@ $$;
 CREATE OR REPLACE FUNCTION auditor_value(p_metric text, p_value double precision)
 RETURNS text
 LANGUAGE sql IMMUTABLE
+SET search_path FROM CURRENT
 AS $$
     SELECT CASE WHEN p_value IS NULL THEN 'unknown'
                 WHEN p_metric IN ('hit_rate', 'error_rate') THEN to_char(p_value, 'FM9990.0') || ' %'
@@ -302,6 +304,7 @@ DECLARE
     who text := btrim(coalesce(p_by, ''));
     result cache_auditor_observations;
 BEGIN
+    PERFORM assert_caller('reader', 'acknowledge_observation');
     IF who = '' OR char_length(who) > 200 THEN
         RAISE EXCEPTION 'acknowledge_observation: p_by must name who acknowledges (1 to 200 characters)'
             USING ERRCODE = 'invalid_parameter_value';

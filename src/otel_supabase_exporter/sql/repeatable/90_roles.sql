@@ -6,6 +6,7 @@
 CREATE OR REPLACE FUNCTION privilege_plan()
 RETURNS TABLE (grantee text, object_type text, object_name text, privileges text)
 LANGUAGE sql IMMUTABLE
+SET search_path FROM CURRENT
 AS $$
     VALUES
         ('writer', 'table', 'cache_metrics', 'SELECT, INSERT'),

@@ -8,6 +8,7 @@ value is logged once and the default applies, so a typo cannot break the applica
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -80,6 +81,16 @@ def validate_identifier(name: str, what: str = "identifier") -> str:
             f"invalid {what} {name!r}: use 1-63 characters a-z, 0-9 and _, not starting with a digit"
         )
     return name
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address is this machine only (binding anything else needs a token)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # ---------------------------------------------------------------- parsers (one per type)

@@ -8,7 +8,6 @@ balancer."""
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 import threading
@@ -23,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from .. import settings as env
 from ..errors import ConfigurationError
-from ..settings import Settings
+from ..settings import Settings, is_loopback
 from ..store.delivery import Delivery, delivery_for
 from .decode import BadRequest, TooLarge, decode
 from .ingest import Outcome, digest_of, ingest
@@ -40,15 +39,6 @@ _RESPONSES: dict[str, Any] = {"traces": ExportTraceServiceResponse, "metrics": E
 _REJECTED_FIELD = {"traces": "rejected_spans", "metrics": "rejected_data_points", "logs": "rejected_log_records"}
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class Gateway:
     """An OTLP/HTTP receiver writing to one (DSN, schema) through the package's delivery."""
 
@@ -56,7 +46,7 @@ class Gateway:
                  max_body: int = MAX_BODY, max_inflight: int = 16) -> None:
         self.settings = settings
         self.token = token if token is not None else env.gateway_token()
-        if not _is_loopback(host) and not self.token:
+        if not is_loopback(host) and not self.token:
             raise ConfigurationError(f"the gateway binds {host}, which is not loopback: set a token (--token or "
                                      f"{env.ENV_GATEWAY_TOKEN}) that senders send as Authorization: Bearer")
         self.max_body = max_body

@@ -10,7 +10,6 @@ must be configured to bind anything but loopback.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import queue
@@ -29,7 +28,7 @@ from .. import settings as env
 from ..errors import ApiError, ConfigurationError
 from ..judge import board
 from ..redact import error_line
-from ..settings import Settings
+from ..settings import Settings, is_loopback
 from ..store.connect import connect
 from ..store.connections import ConnectionCache
 from ._http import Handler
@@ -40,15 +39,6 @@ __all__ = ["ENV_TOKEN", "RANGES", "Dashboard"]
 _log = logging.getLogger(__name__)
 
 ENV_TOKEN = env.ENV_DASHBOARD_TOKEN
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
 
 class Dashboard:
     """The dashboard of one (DSN, schema): ``start()`` serves in the background, ``serve_forever()`` blocks."""
@@ -63,7 +53,7 @@ class Dashboard:
             - {"", "0.0.0.0", "::"})
         self.schema = settings.schema
         self.token = token if token is not None else env.dashboard_token()
-        if not _is_loopback(host) and not self.token:
+        if not is_loopback(host) and not self.token:
             raise ConfigurationError(
                 f"the dashboard binds {host}, which is not loopback: set a token for acknowledging "
                 f"(--token or {ENV_TOKEN}), or bind 127.0.0.1")

@@ -155,7 +155,7 @@ def translate(request: Any) -> Translated:
                 kind = metric.WhichOneof("data")
                 points = list(getattr(metric, kind).data_points) if kind else []
                 out.points += len(points)
-                translated = _translate_metric(metric, points, _Sender(sender, service, out.cumulative))
+                translated = _translate_metric(metric, kind, points, _Sender(sender, service, out.cumulative))
                 if translated is not None:
                     metrics.append(translated)
             scopes.append(_ScopeMetrics(scope(sm.scope), metrics))
@@ -171,17 +171,16 @@ class _Sender:
     service: str
     cumulative: list[CumulativePoint]
 
-    def add(self, series: tuple[str, str], column: str, point: Any, *, value: float, metric: str) -> None:
-        attrs = sorted(attributes(point.attributes).items(), key=str)
-        key = json.dumps([self.key, metric, column, series, attrs], default=str)
+    def add(self, series: tuple[str, str], column: str, point: Any, *, attrs: dict[str, Any], value: float,
+            metric: str) -> None:
+        key = json.dumps([self.key, metric, column, series, sorted(attrs.items(), key=str)], default=str)
         self.cumulative.append(CumulativePoint(
             hashlib.sha256(key.encode()).hexdigest()[:32], series[0], series[1], self.service, column,
             point.start_time_unix_nano, point.time_unix_nano, float(value)))
 
 
-def _translate_metric(metric: Any, points: list, who: _Sender) -> _Metric | None:
+def _translate_metric(metric: Any, kind: str | None, points: list, who: _Sender) -> _Metric | None:
     name = metric.name
-    kind = metric.WhichOneof("data")
     temporality = getattr(getattr(metric, kind), "aggregation_temporality", DELTA) if kind else DELTA
     if kind == "sum" and (name in _COUNTERS or name == sc.METRIC_OPERATIONS):
         delta = []
@@ -198,7 +197,7 @@ def _translate_metric(metric: Any, points: list, who: _Sender) -> _Metric | None
             if temporality == CUMULATIVE:
                 column = _COLUMNS.get((op[0], op[1])) or ("errors" if op[1] == sc.ERROR else None)
                 if column is not None:
-                    who.add(series, column, p, value=_number(p), metric=name)
+                    who.add(series, column, p, attrs=attrs, value=_number(p), metric=name)
                 continue
             delta.append(_Point(canonical, p.start_time_unix_nano, p.time_unix_nano, value=_number(p)))
         return _Metric(sc.METRIC_OPERATIONS, "{operation}", "", Sum(delta))
@@ -219,8 +218,8 @@ def _translate_metric(metric: Any, points: list, who: _Sender) -> _Metric | None
             series = _series_of(attrs)
             if temporality == CUMULATIVE:
                 if series is not None:
-                    who.add(series, "latency_count", p, value=p.count, metric=name)
-                    who.add(series, "latency_sum_ms", p, value=p.sum * scale * 1000.0, metric=name)
+                    who.add(series, "latency_count", p, attrs=attrs, value=p.count, metric=name)
+                    who.add(series, "latency_sum_ms", p, attrs=attrs, value=p.sum * scale * 1000.0, metric=name)
                 continue
             if kind == "exponential_histogram":
                 out.append(_ExpPoint(attrs, p.start_time_unix_nano, p.time_unix_nano, count=p.count,

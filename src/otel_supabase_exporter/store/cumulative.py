@@ -4,45 +4,42 @@ state of each series (``cumulative_deltas``), inside the transaction that merges
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import psycopg
 from psycopg import sql
 
 from ..histogram import merge
+from ..rows.metrics import minute_of
 from ..rows.schema import ADD, GREATEST, HISTOGRAM, KEEP_GREATEST, KEY, LEAST, MINUTE, CumulativePoint, MinuteRow
 
 __all__ = ["combine", "delta_rows"]
 
-_UTC = timezone.utc
 _LONGEST_WINDOW_NS = 3_600_000_000_000
 
 
 def delta_rows(conn: psycopg.Connection, schema: str, points: Sequence[CumulativePoint]) -> list[MinuteRow]:
-    """The 1-minute rows the points add (their state updated in ``conn``'s transaction)."""
+    """The 1-minute rows the points add, one per point with a delta (their state updated in
+    ``conn``'s transaction)."""
     payload = json.dumps([{"i": i, "k": p.series, "s": p.start_ns, "t": p.time_ns, "v": p.value}
                           for i, p in enumerate(points)])
     deltas = conn.execute(sql.SQL("SELECT idx, delta, window_start_ns FROM {}(%s::jsonb)").format(
         sql.Identifier(schema, "cumulative_deltas")), (payload,)).fetchall()
-    rows: dict[tuple, MinuteRow] = {}
+    rows = []
     for i, delta, start_ns in deltas:
         if not delta:
             continue
         p = points[i]
         if p.time_ns - start_ns > _LONGEST_WINDOW_NS:  # a sender silent for long: its point's own minute
             start_ns = p.time_ns
-        minute = datetime.fromtimestamp((start_ns // 60_000_000_000) * 60, _UTC)
-        key = (minute, p.cache_name, p.implementation_type, p.service_name)
-        row = rows.get(key)
-        if row is None:
-            row = rows[key] = MinuteRow(*key)
-        current = getattr(row, p.column)
-        setattr(row, p.column, current + (delta if isinstance(current, float) else round(delta)))
-    return sorted(rows.values(), key=lambda r: r.key)
+        row = MinuteRow(minute_of(start_ns), p.cache_name, p.implementation_type, p.service_name)
+        setattr(row, p.column, delta if isinstance(getattr(row, p.column), float) else round(delta))
+        rows.append(row)
+    return rows  # one per point: combine() merges those of one minute
 
 
-def _either(fn, a, b):  # noqa: ANN001, ANN202 - min/max ignoring unknowns, as LEAST/GREATEST do
+def _either(fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    """``fn(a, b)`` ignoring an unknown side, as LEAST/GREATEST do."""
     return b if a is None else a if b is None else fn(a, b)
 
 

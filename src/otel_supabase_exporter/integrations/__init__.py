@@ -4,28 +4,11 @@ adapter. Each needs its library installed (none is a dependency of this package)
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 from ..instrument.recorder import CacheRecorder
 
-__all__ = ["LibraryCall", "Patches"]
-
-
-class LibraryCall(NamedTuple):
-    """One call of a library method an integration wraps: the method, its instance and arguments."""
-
-    original: Callable
-    instance: Any
-    args: tuple
-    kwargs: dict
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """The original method on the instance, with the given arguments."""
-        return self.original(self.instance, *args, **kwargs)
-
-    def again(self) -> Any:
-        """The original method with the call's own arguments."""
-        return self.original(self.instance, *self.args, **self.kwargs)
+__all__ = ["Patches"]
 
 
 class Patches:

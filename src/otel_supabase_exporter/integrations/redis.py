@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from ..instrument.recorder import CacheRecorder, enter_recorded_call, inside_recorded_call, leave_recorded_call
-from . import LibraryCall, Patches
+from . import Patches
 
 __all__ = ["DEFAULT_IMPLEMENTATION", "DEFAULT_NAME", "instrument", "is_instrumented", "name_client",
            "uninstrument"]
@@ -41,6 +41,13 @@ def name_client(client: Any, name: str, implementation: str = DEFAULT_IMPLEMENTA
 
 def _for(client: Any) -> CacheRecorder:
     return getattr(client, _ATTR, None) or _patches.recorder(DEFAULT_NAME, DEFAULT_IMPLEMENTATION)
+
+
+class _Call(NamedTuple):
+    """The arguments of one wrapped client call, as the readers below see them."""
+
+    args: tuple
+    kwargs: dict
 
 
 def _keys(args: tuple, kwargs: dict) -> list:
@@ -97,7 +104,7 @@ def _sync_wrapper(original: Callable, op_name: str, after: Callable, pipeline: t
         finally:
             leave_recorded_call(token)
         try:
-            after(rec, op, LibraryCall(original, self, args, kwargs), result)
+            after(rec, op, _Call(args, kwargs), result)
         except Exception:  # telemetry never breaks the call
             pass
         return result
@@ -131,7 +138,7 @@ def _async_wrapper(original: Callable, op_name: str, after: Callable, pipeline: 
             rec.failed(op, exc, args[0] if args and op_name != "delete" else None)
             raise
         try:
-            after(rec, op, LibraryCall(original, self, args, kwargs), result)
+            after(rec, op, _Call(args, kwargs), result)
         except Exception:
             pass
         return result

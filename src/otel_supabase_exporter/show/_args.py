@@ -46,6 +46,11 @@ def positive_seconds(text: str) -> float:
     return _bounded(text, float, low=1e-3, high=365 * 86400, what="number of seconds")
 
 
+def history_days(text: str) -> float:
+    """A number of days from 0 (none) to 60."""
+    return _bounded(text, float, low=0, high=60, what="number of days")
+
+
 def port(text: str) -> int:
     """A TCP port, 0 (any free one) to 65535."""
     return _bounded(text, int, low=0, high=65535, what="port")

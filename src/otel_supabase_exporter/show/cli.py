@@ -18,7 +18,7 @@ from ..semconv import VERSION
 from ..settings import Settings
 from ..store import migrations
 from ..store.connect import connect
-from . import _args, cli_embedded, cli_judge
+from . import _args, cli_demo, cli_embedded, cli_judge
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -57,26 +57,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     failed = [c for c in [spool, *checks] if c.ok is False]
     print(f"{len(failed)} check(s) failed" if failed else "all checks passed")
     return 1 if failed else 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
-
-    settings = _settings(args)
-    if not args.dashboard:
-        run_demo(settings, seconds=args.seconds, service_name=args.service_name)
-        return 0
-    with connect(settings) as conn:
-        migrations.migrate(conn, settings.schema)
-    board = _dashboard(settings, args).start()
-    print(f"dashboard: {board.url}  (Ctrl-C to stop)", flush=True)
-    try:
-        run_demo(settings, seconds=args.seconds, service_name=args.service_name)
-        print(f"\nthe workload is done; the dashboard stays at {board.url} until Ctrl-C", flush=True)
-        threading.Event().wait()
-    finally:
-        board.stop()
-    return 0
 
 
 def _dashboard(settings: Settings, args: argparse.Namespace):
@@ -172,13 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-minutes", type=_args.positive_int, default=10, help="how recent data must be (default 10)")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("demo", parents=common,
-                       help="run a legacy-vs-new semantic cache workload through the real pipeline")
-    p.add_argument("--seconds", type=_args.positive_seconds, default=20.0, help="how long the workload runs (default 20)")
-    p.add_argument("--service-name", default="otel-supabase-demo")
-    p.add_argument("--dashboard", action="store_true", help="serve the dashboard while the workload runs")
-    _add_server_options(p)
-    p.set_defaults(func=cmd_demo)
+    cli_demo.add_commands(sub, common, _add_server_options)
 
     p = sub.add_parser("dashboard", parents=common, help="serve the live dashboard (and its JSON API under /api/)")
     _add_server_options(p)

@@ -53,8 +53,12 @@ class DemoResult:
     operations: int = 0
 
 
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
 def run_demo(settings: Settings, seconds: float = DEFAULT_SECONDS, service_name: str = "otel-supabase-demo",
-             out: Callable[[str], None] = print, *, history_days: float = DEFAULT_HISTORY_DAYS,
+             out: Callable[[str], None] = _say, *, history_days: float = DEFAULT_HISTORY_DAYS,
              faults: Sequence[DemoFault] = DEFAULT_FAULTS, progress: TextIO | None = None,
              maintain_every_s: float = 60.0, seed: int = 0) -> DemoResult:
     """Backfill, judge, run live for ``seconds``, judge again; print and return what the database holds.

@@ -12,6 +12,8 @@ from ..store import migrations
 from ..store.connect import connect
 from . import _args
 
+DEFAULT_PORT = 8787
+
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
@@ -32,7 +34,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         find_chromium(args.chromium)  # before the demo runs, not after
     with connect(settings) as conn:
         migrations.migrate(conn, settings.schema)
-    board = Dashboard(settings, host=args.host, port=args.port, token=args.token,
+    port = args.port if args.port is not None else 0 if args.screenshot else DEFAULT_PORT
+    board = Dashboard(settings, host=args.host, port=port, token=args.token,
                       allowed_hosts=args.allowed_host).start()
     print(f"dashboard: {board.url}  (Ctrl-C to stop)", flush=True)
     try:
@@ -68,12 +71,12 @@ def add_commands(sub: "argparse._SubParsersAction", common: list[argparse.Argume
     p.add_argument("--service-name", default="otel-supabase-demo")
     p.add_argument("--dashboard", action="store_true", help="serve the dashboard while the demo runs, and after")
     p.add_argument("--screenshot", metavar="PNG",
-                   help="serve the dashboard (on --port, default 8787), run the demo, save a full-page PNG "
-                        "of it from headless Chromium, and exit")
+                   help="serve the dashboard (on a free port unless --port is given), run the demo, save a "
+                        "full-page PNG of it from headless Chromium, and exit")
     p.add_argument("--screenshot-query", default="", metavar="QUERY",
                    help="query string appended to the dashboard's URL for the screenshot")
     p.add_argument("--settle", type=_args.positive_seconds, default=8.0, metavar="SECONDS",
                    help="how long the page is given after it has loaded, before the screenshot (default 8)")
     p.add_argument("--chromium", default=None, metavar="PATH", help="the Chromium binary (default /usr/bin/chromium)")
     server_options(p)
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_demo, port=None)  # --port's default: 8787, or a free port for --screenshot

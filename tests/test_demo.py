@@ -92,12 +92,13 @@ def _cli(args: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
 
 
 def test_a_short_demo_ends_with_the_auditors_observation_of_each_fault(pg_dsn, schema, tmp_path):
-    proc = _cli(["--dsn", pg_dsn, "--schema", schema, "demo", "--history-days", "1", "--seconds", "4"],
+    # 8 days: the faults' hours also have a day and a week before them to be compared with
+    proc = _cli(["--dsn", pg_dsn, "--schema", schema, "demo", "--history-days", "8", "--seconds", "4"],
                 {"OTEL_EXPORTER_SUPABASE_SPOOL_DIR": str(tmp_path)})
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, (out, err)
     assert "\r" not in out  # stdout is a pipe: no progress bar
-    assert "2,880 minute rows written" in out
+    assert "23,040 minute rows written" in out
 
     found = sql_rows(pg_dsn, f'SELECT rule, metric, cache_name, implementation_type, severity, message'
                              f' FROM "{schema}".cache_auditor_observations')
@@ -139,3 +140,16 @@ def test_the_history_option_refuses_nonsense(days, capsys):
 
     assert main(["demo", "--history-days", days]) == 2
     assert "--history-days" in capsys.readouterr().err
+
+
+def test_without_history_the_demo_says_there_is_nothing_to_judge_against(pg_dsn, schema, monkeypatch, tmp_path):
+    from otel_supabase_exporter.demo import run_demo
+
+    monkeypatch.setenv("OTEL_EXPORTER_SUPABASE_SPOOL_DIR", str(tmp_path))
+    lines: list[str] = []
+    result = run_demo(Settings.from_env(dsn=pg_dsn, schema=schema), seconds=1, out=lines.append, history_days=0)
+    assert result.history is None and result.operations > 0
+    assert any("no history backfilled" in line for line in lines)
+    assert sql_rows(pg_dsn, f'SELECT count(*) FROM "{schema}".cache_baseline_metrics') == [(0,)]
+    assert {impl for (impl,) in sql_rows(pg_dsn, f'SELECT DISTINCT implementation_type FROM "{schema}".cache_metrics')} \
+        == {"legacy", "new"}

@@ -42,11 +42,11 @@ def maintain_now(settings: Settings) -> list[tuple[str, int]]:
         return maintain(conn, settings.schema)
 
 
-def raised_since(settings: Settings, since: datetime) -> list[dict[str, Any]]:
-    """Observations seen from ``since`` on (open or resolved), oldest first."""
+def raised_since(settings: Settings, since: datetime, cache_name: str) -> list[dict[str, Any]]:
+    """Observations of ``cache_name`` seen from ``since`` on (open or resolved), oldest first."""
     query = sql.SQL(
         "SELECT id, severity, category, rule, metric, cache_name, implementation_type, status,"
-        " first_seen_at, last_seen_at, message FROM {} WHERE last_seen_at >= %s ORDER BY first_seen_at, id"
+        " first_seen_at, last_seen_at, message FROM {} WHERE last_seen_at >= %s AND cache_name = %s ORDER BY first_seen_at, id"
     ).format(sql.Identifier(settings.schema, "cache_auditor_observations"))
     with connect(settings) as conn, conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, (since,)).fetchall()
+        return cur.execute(query, (since, cache_name)).fetchall()

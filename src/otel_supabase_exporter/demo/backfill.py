@@ -26,13 +26,14 @@ from .synthetic import Profile, generate
 __all__ = ["BackfillResult", "backfill", "demo_profiles", "history_window"]
 
 BATCH_ROWS = 5_000
+CACHE = "semantic"  # the demo's cache
 
 # What the live workload (workload.py) measures when nothing is wrong, so history and live agree:
 # hit rates, the share of operations that are lookups, errors, latency (p50 and p95), size.
-_LEGACY = Profile("semantic", "legacy", peak_ops_per_minute=4000, night_ratio=0.25, lookup_share=0.78,
+_LEGACY = Profile(CACHE, "legacy", peak_ops_per_minute=4000, night_ratio=0.25, lookup_share=0.78,
                   hit_rate=0.72, hit_rate_swing=0.02, median_ms=1.3, sigma=0.12, load_latency=0.05,
                   error_rate=0.004, cache_size=300)
-_NEW = Profile("semantic", "new", peak_ops_per_minute=4000, night_ratio=0.25, lookup_share=0.88,
+_NEW = Profile(CACHE, "new", peak_ops_per_minute=4000, night_ratio=0.25, lookup_share=0.88,
                hit_rate=0.87, hit_rate_swing=0.02, median_ms=0.4, sigma=0.2, load_latency=0.05,
                error_rate=0.0, cache_size=600)
 

@@ -28,7 +28,7 @@ from ..show.tables import format_table
 from ..store import migrations
 from ..store.connect import connect, resolve_dsn
 from . import audit
-from .backfill import BackfillResult, backfill, demo_profiles, history_window
+from .backfill import CACHE, BackfillResult, backfill, demo_profiles, history_window
 from .faults import DEFAULT_FAULTS, DemoFault, LiveFaults
 from .workload import LegacySemanticCache, NewSemanticCache, warm, workload
 
@@ -77,11 +77,11 @@ def run_demo(settings: Settings, seconds: float = DEFAULT_SECONDS, service_name:
     if history_days > 0:
         result.history = _history(settings, history_days, live_start, service_name=service_name, faults=faults,
                                   out=out, progress=progress, seed=seed)
-        if history_days * 1440 > (live_start - judged_from).total_seconds() / 60:
-            out("computing baselines and running the auditor over the history's last "
-                f"{round((datetime.now(timezone.utc) - judged_from).total_seconds() / 60)} minutes...")
-            written = audit.catch_up(settings, judged_from, datetime.now(timezone.utc))
-            out(f"  {written} baseline(s) written")
+        since = max(judged_from, live_start - timedelta(days=history_days))
+        out("computing baselines and running the auditor over the history's last "
+            f"{round((datetime.now(timezone.utc) - since).total_seconds() / 60)} minutes...")
+        written = audit.catch_up(settings, since, datetime.now(timezone.utc))
+        out(f"  {written} baseline(s) written")
     else:
         out("no history backfilled (--history-days 0): there are no baselines to judge against")
     for fault in faults:
@@ -96,7 +96,7 @@ def run_demo(settings: Settings, seconds: float = DEFAULT_SECONDS, service_name:
     with connect(settings) as conn:
         result.summary = performance_summary(conn, settings.schema)
         raw = raw_rows_of(conn, settings.schema, service_name, run_started)
-    result.observations = audit.raised_since(settings, judged_from)
+    result.observations = audit.raised_since(settings, judged_from, CACHE)
     out("")
     out("summary read back from get_cache_performance_summary() (last hour: history and this run):")
     out(format_table(result.summary))
@@ -139,8 +139,8 @@ def _live(settings: Settings, seconds: float, service_name: str, *, out: Callabl
                           export_interval_s=5, set_global=False)
     providers = {"tracer_provider": telemetry.tracer_provider, "meter_provider": telemetry.meter_provider}
     live_faults = LiveFaults(faults)
-    legacy_cls = instrument_cache(name="semantic", implementation="legacy", **providers)(LegacySemanticCache)
-    new_cls = instrument_cache(name="semantic", implementation="new", **providers)(NewSemanticCache)
+    legacy_cls = instrument_cache(name=CACHE, implementation="legacy", **providers)(LegacySemanticCache)
+    new_cls = instrument_cache(name=CACHE, implementation="new", **providers)(NewSemanticCache)
     caches = {"legacy": legacy_cls(random.Random(1), live_faults), "new": new_cls(live_faults)}
     for cache in caches.values():
         warm(cache)

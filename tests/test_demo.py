@@ -153,3 +153,18 @@ def test_without_history_the_demo_says_there_is_nothing_to_judge_against(pg_dsn,
     assert sql_rows(pg_dsn, f'SELECT count(*) FROM "{schema}".cache_baseline_metrics') == [(0,)]
     assert {impl for (impl,) in sql_rows(pg_dsn, f'SELECT DISTINCT implementation_type FROM "{schema}".cache_metrics')} \
         == {"legacy", "new"}
+
+
+def test_the_screenshot_is_one_command(pg_dsn, schema, tmp_path):
+    if not os.path.exists("/usr/bin/chromium"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is missing: .ci/run installs the Debian package chromium")
+        pytest.skip("Chromium (Debian package chromium) is not installed")
+    pytest.importorskip("playwright.sync_api")
+    png = tmp_path / "docs" / "dashboard.png"
+    proc = _cli(["--dsn", pg_dsn, "--schema", schema, "demo", "--history-days", "1", "--seconds", "2",
+                 "--screenshot", str(png), "--settle", "1"], {"OTEL_EXPORTER_SUPABASE_SPOOL_DIR": str(tmp_path)})
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, (out, err)
+    assert f"saved {png}" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

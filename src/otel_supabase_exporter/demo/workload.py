@@ -25,39 +25,13 @@ def prompt(rank: int) -> str:
     return f"prompt-{rank}"
 
 
-class LegacySemanticCache:
-    """FIFO, 300 entries, a remote similarity index that times out now and then."""
+class _SemanticCache:
+    """What both implementations share: a dict of answers, a lookup that takes its time (longer
+    under a latency fault) and may fail (under an error fault)."""
 
-    capacity = 300
-
-    def __init__(self, rng: random.Random, faults: LiveFaults | None = None) -> None:
-        self._data: OrderedDict[str, str] = OrderedDict()
-        self._rng = rng
-        self._faults = faults
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def get(self, key: str) -> str | None:
-        factor = self._faults.latency_factor("legacy") if self._faults else 1.0
-        time.sleep(LEGACY_LOOKUP_S * factor)
-        if self._rng.random() < LEGACY_TIMEOUTS or (self._faults is not None and self._faults.fails("legacy")):
-            raise TimeoutError("semantic index did not answer in time")
-        return self._data.get(key)
-
-    def set(self, key: str, answer: str) -> None:
-        self._data[key] = answer
-        while len(self._data) > self.capacity:
-            self.popitem()
-
-    def popitem(self) -> tuple[str, str]:
-        return self._data.popitem(last=False)
-
-
-class NewSemanticCache:
-    """LRU, 600 entries, an in-process index."""
-
-    capacity = 600
+    capacity = 0
+    implementation = ""
+    lookup_s = 0.0
 
     def __init__(self, faults: LiveFaults | None = None) -> None:
         self._data: OrderedDict[str, str] = OrderedDict()
@@ -66,11 +40,48 @@ class NewSemanticCache:
     def __len__(self) -> int:
         return len(self._data)
 
-    def get(self, key: str) -> str | None:
-        factor = self._faults.latency_factor("new") if self._faults else 1.0
-        time.sleep(NEW_LOOKUP_S * factor)
-        if self._faults is not None and self._faults.fails("new"):
+    def popitem(self) -> tuple[str, str]:
+        return self._data.popitem(last=False)
+
+    def _lookup(self) -> None:
+        faults = self._faults
+        time.sleep(self.lookup_s * (faults.latency_factor(self.implementation) if faults else 1.0))
+        if faults is not None and faults.fails(self.implementation):
             raise TimeoutError("semantic index did not answer in time")
+
+
+class LegacySemanticCache(_SemanticCache):
+    """FIFO, 300 entries, a remote similarity index that times out now and then."""
+
+    capacity = 300
+    implementation = "legacy"
+    lookup_s = LEGACY_LOOKUP_S
+
+    def __init__(self, rng: random.Random, faults: LiveFaults | None = None) -> None:
+        super().__init__(faults)
+        self._rng = rng
+
+    def get(self, key: str) -> str | None:
+        self._lookup()
+        if self._rng.random() < LEGACY_TIMEOUTS:
+            raise TimeoutError("semantic index did not answer in time")
+        return self._data.get(key)
+
+    def set(self, key: str, answer: str) -> None:
+        self._data[key] = answer
+        while len(self._data) > self.capacity:
+            self.popitem()
+
+
+class NewSemanticCache(_SemanticCache):
+    """LRU, 600 entries, an in-process index."""
+
+    capacity = 600
+    implementation = "new"
+    lookup_s = NEW_LOOKUP_S
+
+    def get(self, key: str) -> str | None:
+        self._lookup()
         answer = self._data.get(key)
         if answer is not None:
             self._data.move_to_end(key)
@@ -81,9 +92,6 @@ class NewSemanticCache:
         self._data.move_to_end(key)
         while len(self._data) > self.capacity:
             self.popitem()
-
-    def popitem(self) -> tuple[str, str]:
-        return self._data.popitem(last=False)
 
 
 def warm(cache: Any) -> None:

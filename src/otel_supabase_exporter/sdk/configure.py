@@ -24,6 +24,8 @@ from .self_metrics import observe_delivery
 
 __all__ = ["configure", "Telemetry"]
 
+_log = logging.getLogger("otel_supabase_exporter.sdk")
+
 # Larger than the SDK default (2048): at 10k cache operations/s the default
 # queue overflows between two exports and the SDK drops spans.
 SPAN_QUEUE_SIZE = 65_536
@@ -63,6 +65,27 @@ class Telemetry:
         self.tracer_provider.shutdown()
         self.logger_provider.shutdown()
         self.meter_provider.shutdown()
+
+
+_said_discarded = False
+
+
+def _start_together() -> None:
+    """Before the first global providers: caches instrumented earlier (on the global providers)
+    counted their operations but had no tracer to give them spans, so the 1-minute rows would count
+    operations the raw rows never see. Both start here instead, and a warning says so once.
+    Operations other threads run while configure() itself runs may still be counted without a span."""
+    global _said_discarded
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider) \
+            or hasattr(metrics.get_meter_provider(), "_measurement_consumer"):
+        return  # global providers were set before: what was recorded went to them
+    from ..instrument.producer import start_global_over
+
+    dropped = start_global_over()
+    if dropped and not _said_discarded:
+        _said_discarded = True
+        _log.warning("%d cache operation(s) before configure() were not exported: spans and metrics start "
+                     "together at configure() (instrumenting earlier is fine; run the cache after it)", dropped)
 
 
 def configure(
@@ -114,6 +137,7 @@ def configure(
     if set_global:
         from opentelemetry import _logs
 
+        _start_together()
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(meter_provider)
         _logs.set_logger_provider(logger_provider)

@@ -58,8 +58,8 @@ def roles(pg_dsn, schema):
 def test_roles_prints_its_sql_and_applying_twice_is_harmless(pg_dsn, schema, roles, capsys):
     assert main(["--dsn", pg_dsn, "--schema", schema, "roles"]) == 0
     out = capsys.readouterr().out
-    assert f"CREATE POLICY otel_writer ON {schema}.cache_metrics_1min FOR ALL TO {schema}_writer" in out
-    assert f"GRANT EXECUTE ON FUNCTION {schema}.acknowledge_observation(bigint,text) TO {schema}_reader" in out
+    assert f'CREATE POLICY otel_writer ON "{schema}"."cache_metrics_1min" FOR ALL TO "{schema}_writer"' in out
+    assert f'GRANT EXECUTE ON FUNCTION "{schema}"."acknowledge_observation"(bigint,text) TO "{schema}_reader"' in out
     assert main(["--dsn", pg_dsn, "--schema", schema, "roles", "--apply"]) == 0
     assert main(["--dsn", pg_dsn, "--schema", schema, "roles", "--writer", "x", "--reader", "x"]) == 2
 

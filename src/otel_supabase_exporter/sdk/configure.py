@@ -132,10 +132,6 @@ def configure(
     also sends the ``logging`` module's records to ``monitoring_events``.
     """
     settings = Settings.from_env(dsn=dsn, schema=schema)
-    if not settings.dsn:  # the embedded server, started later maybe off the main thread: SIGTERM stops it
-        from ..store.embedded import exit_on_sigterm
-
-        exit_on_sigterm()
     resource = _resource(resource, service_name)
 
     span_exporter = SupabaseSpanExporter(settings=settings)

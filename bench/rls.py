@@ -40,7 +40,7 @@ def run(dsn: str, mode: str = "quick") -> Table:
 
     def batch() -> list[tuple]:
         return [(uuid.uuid4().int, now + i, "c", "new", "hit", 0.5, 10, None, "k", None, None, "svc", None,
-                 None, "{}") for i in range(4096)]
+                 None, "{}", None) for i in range(4096)]
 
     table = Table(f"Raw ingest by role: {batches} batches of 4,096 rows (best of {repeats})",
                   ["connected as", "rows/s", "vs owner"])

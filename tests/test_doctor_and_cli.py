@@ -50,8 +50,8 @@ def test_summary_prints_the_table(pg_dsn, schema, telemetry, capsys):
     assert main(["--dsn", pg_dsn, "--schema", schema, "summary", "--window", "30m"]) == 0
     lines = capsys.readouterr().out.splitlines()
     row = [line for line in lines if line.startswith("summary")][0].split()
-    assert row[:8] == ["summary", "legacy", "5", "3", "1", "1", "0", "0"]
-    assert row[8] == "75.0"
+    assert row[:9] == ["summary", "legacy", "5", "0.167", "3", "1", "1", "0", "0"]  # ops/min: 5 over 30 min
+    assert row[9] == "75.0"
 
 
 def test_connection_errors_never_show_the_password(capsys):

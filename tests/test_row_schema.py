@@ -104,4 +104,5 @@ def test_spool_records_of_the_release_before_the_split_still_replay():
     raw = [77548766616723670525090677352278883535, 1796161590521427, "xcache", "new", "set", 0.001517, 1, None,
            "cb5f7a011f90a179", None, None, "xver", "3a575963b67144f157069e45c8b111f5", "913492acad957ccf", "{}"]
     spans = Batch.from_payload({"v": 1, "signal": "spans", "batch_id": None, "rows": [raw], "events": []})
-    assert spans.rows == [tuple(raw)] and dict(zip(RAW.names, spans.rows[0]))["operation_type"] == "set"
+    assert spans.rows == [(*raw, None)]  # the columns added since (service_instance_id): None
+    assert dict(zip(RAW.names, spans.rows[0]))["operation_type"] == "set"

@@ -58,8 +58,8 @@ def roles(pg_dsn, schema):
 def test_roles_prints_its_sql_and_applying_twice_is_harmless(pg_dsn, schema, roles, capsys):
     assert main(["--dsn", pg_dsn, "--schema", schema, "roles"]) == 0
     out = capsys.readouterr().out
-    assert f"CREATE POLICY otel_writer ON {schema}.cache_metrics_1min FOR ALL TO {schema}_writer" in out
-    assert f"GRANT EXECUTE ON FUNCTION {schema}.acknowledge_observation(bigint,text) TO {schema}_reader" in out
+    assert f'CREATE POLICY otel_writer ON "{schema}"."cache_metrics_1min" FOR ALL TO "{schema}_writer"' in out
+    assert f'GRANT EXECUTE ON FUNCTION "{schema}"."acknowledge_observation"(bigint,text) TO "{schema}_reader"' in out
     assert main(["--dsn", pg_dsn, "--schema", schema, "roles", "--apply"]) == 0
     assert main(["--dsn", pg_dsn, "--schema", schema, "roles", "--writer", "x", "--reader", "x"]) == 2
 
@@ -71,7 +71,7 @@ def test_the_writer_runs_the_pipeline_and_nothing_else(pg_dsn, schema, roles):
     future = now + timedelta(days=9)  # a day without a partition: made through the SECURITY DEFINER function
     try:
         cache_rows = [(uuid.uuid4().int, int(t.timestamp() * 1e6), "c", "new", "hit", 0.5, 10, None, "k", None,
-                       None, "svc", None, None, "{}") for t in (now, future)]
+                       None, "svc", None, None, "{}", None) for t in (now, future)]
         result = writer.write_spans(cache_rows, [])
         assert result.written == 2, result
         minute = now.replace(second=0, microsecond=0)
@@ -155,6 +155,10 @@ def test_anon_sees_nothing_and_writes_nothing_even_with_the_tables_granted(pg_ds
         # what exposing a schema through Supabase's Data API grants (its default privileges for public):
         conn.execute(f'GRANT USAGE ON SCHEMA "{s}" TO anon, authenticated')
         conn.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA "{s}" TO anon, authenticated')
+        checks = {c.name: c for c in exposure(conn, s)}
+        # ALL includes TRUNCATE, which row-level security does not stop: doctor fails on it
+        assert checks["public access"].ok is False and "TRUNCATE" in checks["public access"].detail
+        conn.execute(f'REVOKE TRUNCATE, TRIGGER ON ALL TABLES IN SCHEMA "{s}" FROM anon, authenticated')
         checks = {c.name: c for c in exposure(conn, s)}
         assert checks["public access"].ok is None and "anon" in checks["public access"].detail
 

@@ -162,7 +162,8 @@ def test_ours_every_security_definer_function_checks_its_caller(supabase_like):
                              f"{schema}.cache_metrics_1min_changed()"}
     assert all("assert_caller(" in src for src in definers.values())
     assert all(anon for *_, anon in functions), "the guide's grants reach every function"
-    assert checks["public access"].ok is not False, checks["public access"].detail
+    # doctor fails on these grants for what else they open (tests/test_doctor_exposure.py), not for these
+    assert "SECURITY DEFINER" not in checks["public access"].detail
 
     for role in ("anon", "authenticated"):
         with psycopg.connect(authenticator_dsn, autocommit=True) as conn:

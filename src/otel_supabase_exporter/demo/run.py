@@ -87,7 +87,7 @@ def run_demo(settings: Settings, seconds: float = DEFAULT_SECONDS, service_name:
     for fault in faults:
         out(f"fault injected: {fault.describe()}")
 
-    result.operations = _live(settings, seconds, service_name, out=out, faults=faults,
+    result.operations, instance_id = _live(settings, seconds, service_name, out=out, faults=faults,
                               rates=result.history.last_ops_per_minute if result.history else {},
                               maintain_every_s=maintain_every_s)
     out("running maintenance (rollups, baselines, the auditor)...")
@@ -95,13 +95,13 @@ def run_demo(settings: Settings, seconds: float = DEFAULT_SECONDS, service_name:
 
     with connect(settings) as conn:
         result.summary = performance_summary(conn, settings.schema)
-        raw = raw_rows_of(conn, settings.schema, service_name, run_started)
+        raw = raw_rows_of(conn, settings.schema, instance_id, run_started)
     result.observations = audit.raised_since(settings, judged_from, CACHE)
     out("")
     out("summary read back from get_cache_performance_summary() (last hour: history and this run):")
     out(format_table(result.summary))
     out("")
-    out(f"raw rows written by this run's live workload ({service_name}): {raw}; "
+    out(f"raw rows written by this run ({service_name}, service.instance.id {instance_id}): {raw}; "
         f"operations performed: {result.operations}")
     out("")
     if result.observations:
@@ -133,8 +133,9 @@ def _history(settings: Settings, days: float, live_start: datetime, *, service_n
 
 
 def _live(settings: Settings, seconds: float, service_name: str, *, out: Callable[[str], None],
-          faults: tuple[DemoFault, ...], rates: dict[str, float], maintain_every_s: float) -> int:
-    """The instrumented workload through configure() for ``seconds``; returns the operations performed."""
+          faults: tuple[DemoFault, ...], rates: dict[str, float], maintain_every_s: float) -> tuple[int, str]:
+    """The instrumented workload through configure() for ``seconds``; returns the operations performed
+    and the run's ``service.instance.id``."""
     telemetry = configure(resolve_dsn(settings), schema=settings.schema, service_name=service_name,
                           export_interval_s=5, set_global=False)
     providers = {"tracer_provider": telemetry.tracer_provider, "meter_provider": telemetry.meter_provider}
@@ -168,4 +169,4 @@ def _live(settings: Settings, seconds: float, service_name: str, *, out: Callabl
             t.join()
         out("flushing spans and metrics to PostgreSQL...")
         telemetry.shutdown()
-    return sum(c[0] for c in counters.values())
+    return sum(c[0] for c in counters.values()), telemetry.instance_id

@@ -32,7 +32,7 @@ from .. import semconv as sc
 from ..forks import start_over_in_children
 
 __all__ = ["SLOTS", "Accumulator", "Producer", "install", "producer_for", "producers_of", "rebind",
-           "slot_attributes"]
+           "slot_attributes", "start_global_over"]
 
 _log = logging.getLogger(__name__)
 
@@ -213,6 +213,17 @@ class Producer:
                 acc = self._series[key] = Accumulator(key)
             return acc
 
+    def discard_recorded(self) -> int:
+        """Forget everything recorded so far (no reader has it yet, nor ever will); returns how many
+        operations that was."""
+        with self._lock:
+            dropped = sum(sum(acc.drain().counts) for acc in self._series.values())
+            dropped += sum(sum(snap.counts) for snap in self._totals.values())
+            self._totals = {}
+            for state in self._readers.values():
+                state.pending = {}
+        return dropped
+
     def collect(self, reader: Any, cumulative_counts: bool, cumulative_durations: bool, now_ns: int
                 ) -> tuple[dict[tuple[str, str], Snapshot], dict[tuple[str, str], Snapshot], int | None]:
         """Drain the hot path; returns (counts view, durations view, delta start) for ``reader``.
@@ -268,6 +279,12 @@ def producer_for(meter_provider: Any) -> Producer:
             producer = Producer()
             consumer._otel_supabase_producer = producer
         return producer
+
+
+def start_global_over() -> int:
+    """The global provider's series start from zero (``configure()`` installing the first global
+    providers: what was recorded before had no span either); returns the operations dropped."""
+    return _global_producer.discard_recorded()
 
 
 def producers_of(consumer: Any) -> list[Producer]:

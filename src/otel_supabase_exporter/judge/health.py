@@ -149,13 +149,20 @@ def exposure(conn: psycopg.Connection, schema: str) -> list[Check]:
         " JOIN pg_roles r ON r.rolname IN ('anon', 'authenticated') AND has_function_privilege(r.oid, p.oid, 'EXECUTE')"
         " WHERE p.pronamespace = %s::regnamespace AND p.prosecdef AND p.prosrc NOT LIKE '%%assert_caller(%%'"
         " GROUP BY 1 ORDER BY 1", (schema,)).fetchall()]
-    if policies or definers:
+    writers, tables = _public_writes(conn, schema)
+    if policies or definers or writers or tables:
         problems = ([f"policies open rows to Supabase's public roles: {'; '.join(policies)}; anyone with the "
                      "anon key reads them"] if policies else []) + \
                    ([f"SECURITY DEFINER functions that do not check their caller are executable by them: "
                      f"{'; '.join(definers)}; anyone with the anon key runs them as the owner, past row-level "
                      "security (REVOKE EXECUTE, or `otel-supabase-exporter migrate` for the package's own)"]
-                    if definers else [])
+                    if definers else []) + \
+                   ([f"functions that may write (VOLATILE) are executable by them: {'; '.join(writers)} "
+                     f"(REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA {schema} FROM anon, authenticated; grant back "
+                     "only the STABLE read functions the Data API needs)"] if writers else []) + \
+                   ([f"TRUNCATE or TRIGGER, which row-level security does not stop, is granted to them on: "
+                     f"{'; '.join(tables)} (REVOKE TRUNCATE, TRIGGER ON ALL TABLES IN SCHEMA {schema} "
+                     "FROM anon, authenticated)"] if tables else [])
         checks.append(Check("public access", False, "; ".join(problems)))
     elif exposed:
         checks.append(Check("public access", None, f"schema {schema} is usable by {', '.join(exposed)} (exposed "
@@ -164,6 +171,26 @@ def exposure(conn: psycopg.Connection, schema: str) -> list[Check]:
     else:
         checks.append(Check("public access", True, f"{', '.join(public)} cannot use schema {schema}"))
     return checks
+
+
+def _public_writes(conn: psycopg.Connection, schema: str) -> tuple[list[str], list[str]]:
+    """What anon/authenticated may run that writes, besides SECURITY DEFINER functions: VOLATILE
+    functions (only those may write; triggers and the functions that refuse them via assert_caller
+    aside), and tables where they hold TRUNCATE or TRIGGER (row-level security stops neither)."""
+    writers = [f"{name} ({', '.join(roles)})" for name, roles in conn.execute(
+        "SELECT p.oid::regprocedure::text, array_agg(r.rolname ORDER BY r.rolname) FROM pg_proc p"
+        " JOIN pg_roles r ON r.rolname IN ('anon', 'authenticated') AND has_function_privilege(r.oid, p.oid, 'EXECUTE')"
+        " WHERE p.pronamespace = %s::regnamespace AND NOT p.prosecdef AND p.provolatile = 'v'"
+        " AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)"
+        " AND p.prosrc NOT LIKE '%%assert_caller(%%'"
+        " GROUP BY 1 ORDER BY 1", (schema,)).fetchall()]
+    tables = [f"{name} ({', '.join(roles)})" for name, roles in conn.execute(
+        "SELECT c.relname, array_agg(DISTINCT r.rolname ORDER BY r.rolname) FROM pg_class c"
+        " JOIN pg_roles r ON r.rolname IN ('anon', 'authenticated')"
+        "  AND (has_table_privilege(r.oid, c.oid, 'TRUNCATE') OR has_table_privilege(r.oid, c.oid, 'TRIGGER'))"
+        " WHERE c.relnamespace = %s::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+        " GROUP BY 1 ORDER BY 1", (schema,)).fetchall()]
+    return writers, tables
 
 
 def judging(conn: psycopg.Connection, schema: str) -> Check:

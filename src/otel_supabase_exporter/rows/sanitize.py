@@ -131,18 +131,29 @@ def row_us(ns: int | None) -> int:
     return ns // 1000
 
 
-_last_service: tuple[Any, str] = (None, "")
+_last_service: tuple[Any, str, str | None] = (None, "", None)
+
+
+def _names_of(resource: Any) -> tuple[Any, str, str | None]:
+    global _last_service
+    found = _last_service
+    if resource is found[0] and resource is not None:  # resources are shared by every span of a provider
+        return found
+    attrs = getattr(resource, "attributes", None) or {}
+    instance = attrs.get("service.instance.id")
+    found = _last_service = (resource, clean_text(attrs.get("service.name") or "unknown_service", MAX_NAME),
+                             clean_text(str(instance), MAX_NAME) if instance not in (None, "") else None)
+    return found
 
 
 def service_of(resource: Any) -> str:
-    global _last_service
-    seen, name = _last_service
-    if resource is seen and resource is not None:  # resources are shared by every span of a provider
-        return name
-    attrs = getattr(resource, "attributes", None) or {}
-    name = clean_text(attrs.get("service.name") or "unknown_service", MAX_NAME)
-    _last_service = (resource, name)
-    return name
+    """The resource's ``service.name`` (``unknown_service`` when it has none)."""
+    return _names_of(resource)[1]
+
+
+def instance_of(resource: Any) -> str | None:
+    """The resource's ``service.instance.id``, or None."""
+    return _names_of(resource)[2]
 
 
 _short_texts: dict[tuple[str, int], str] = {}

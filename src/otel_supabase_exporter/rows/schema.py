@@ -33,7 +33,8 @@ class Column:
 
 @dataclass(frozen=True)
 class TableShape:
-    """A table's rows as tuples: the columns, in the order every tuple holds them."""
+    """A table's rows as tuples: the columns, in the order every tuple holds them. New columns go
+    at the end: a record spooled before one was added decodes with None for it."""
 
     table: str
     columns: tuple[Column, ...]
@@ -50,7 +51,8 @@ class TableShape:
         return list(row)
 
     def decode(self, values: Sequence[Any]) -> tuple:
-        return tuple(values)
+        missing = len(self.columns) - len(values)
+        return tuple(values) + (None,) * missing if missing > 0 else tuple(values)
 
 
 RAW = TableShape("cache_metrics", (
@@ -59,7 +61,7 @@ RAW = TableShape("cache_metrics", (
     Column("response_time_ms", "double precision"), Column("cache_size", "bigint"),
     Column("item_size_bytes", "bigint"), Column("cache_key_hash", "text"), Column("error_type", "text"),
     Column("error_message", "text"), Column("service_name", "text"), Column("trace_id", "text"),
-    Column("span_id", "text"), Column("attributes", "jsonb"),
+    Column("span_id", "text"), Column("attributes", "jsonb"), Column("service_instance_id", "text"),
 ))
 
 EVENT = TableShape("monitoring_events", (

@@ -19,6 +19,7 @@ from .sanitize import (
     clean_short,
     clean_text,
     event_id,
+    instance_of,
     int_or_none,
     resource_json,
     row_us,
@@ -120,6 +121,7 @@ def cache_span_row(span: Any, rejected: Rejected, attrs: Mapping[str, Any] | Non
         f"{trace_id:032x}",
         f"{span_id:016x}",
         attributes,
+        instance_of(span.resource),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import Sampler
@@ -23,6 +24,8 @@ from .reader import MinuteAlignedMetricReader, cache_views
 from .self_metrics import observe_delivery
 
 __all__ = ["configure", "Telemetry"]
+
+_log = logging.getLogger("otel_supabase_exporter.sdk")
 
 # Larger than the SDK default (2048): at 10k cache operations/s the default
 # queue overflows between two exports and the SDK drops spans.
@@ -42,6 +45,13 @@ class Telemetry:
     span_exporter: SupabaseSpanExporter
     metric_exporter: SupabaseMetricExporter
     log_exporter: SupabaseLogExporter
+
+    @property
+    def instance_id(self) -> str | None:
+        """The resource's ``service.instance.id`` (set by :func:`configure` when not given): every
+        raw row this process writes carries it, in ``cache_metrics.service_instance_id``."""
+        value = self.tracer_provider.resource.attributes.get(SERVICE_INSTANCE_ID)
+        return None if value is None else str(value)
 
     def __repr__(self) -> str:
         return f"Telemetry(dsn={mask_dsn(self.settings.dsn)!r}, schema={self.settings.schema!r})"
@@ -65,6 +75,42 @@ class Telemetry:
         self.meter_provider.shutdown()
 
 
+_said_discarded = False
+
+
+def _start_together() -> None:
+    """Before the first global providers: caches instrumented earlier (on the global providers)
+    counted their operations but had no tracer to give them spans, so the 1-minute rows would count
+    operations the raw rows never see. Both start here instead, and a warning says so once.
+    Operations other threads run while configure() itself runs may still be counted without a span."""
+    global _said_discarded
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider) \
+            or hasattr(metrics.get_meter_provider(), "_measurement_consumer"):
+        return  # global providers were set before: what was recorded went to them
+    from ..instrument.producer import start_global_over
+
+    dropped = start_global_over()
+    if dropped and not _said_discarded:
+        _said_discarded = True
+        _log.warning("%d cache operation(s) before configure() were not exported: spans and metrics start "
+                     "together at configure() (instrumenting earlier is fine; run the cache after it)", dropped)
+
+
+def _resource(given: Resource | None, service_name: str | None) -> Resource:
+    """The SDK's defaults and OTEL_RESOURCE_ATTRIBUTES, then ``given`` over them, then
+    ``service_name``; and a ``service.instance.id`` of this configure() (a random UUID) unless
+    ``given`` or OTEL_RESOURCE_ATTRIBUTES has one — the SDK's own default is one per process, the
+    same in every configure() of the process and in forked children."""
+    attributes: dict[str, str] = {SERVICE_NAME: service_name} if service_name else {}
+    if SERVICE_INSTANCE_ID not in (given.attributes if given else {}) \
+            and SERVICE_INSTANCE_ID not in OTELResourceDetector().detect().attributes:
+        attributes[SERVICE_INSTANCE_ID] = str(uuid.uuid4())
+    resource = Resource.create()
+    if given is not None:
+        resource = resource.merge(given)
+    return resource.merge(Resource(attributes))
+
+
 def configure(
     dsn: str | None = None,
     *,
@@ -79,13 +125,14 @@ def configure(
     """Set up tracing, metrics and logs exported to PostgreSQL; returns a handle to flush and shut down.
 
     ``dsn=None`` reads ``OTEL_EXPORTER_SUPABASE_DSN`` and falls back to the embedded
-    server. With ``set_global`` the providers become OpenTelemetry's globals, so
+    server. Without a ``service.instance.id`` in ``resource`` (or ``OTEL_RESOURCE_ATTRIBUTES``),
+    each call makes one up (a random UUID): raw rows carry it (:attr:`Telemetry.instance_id`).
+    ``resource``'s attributes win over the SDK's defaults; ``service_name`` wins over both. With ``set_global`` the providers become OpenTelemetry's globals, so
     ``instrument_cache`` and any other instrumentation use them. ``capture_logging``
     also sends the ``logging`` module's records to ``monitoring_events``.
     """
     settings = Settings.from_env(dsn=dsn, schema=schema)
-    attributes = {SERVICE_NAME: service_name} if service_name else {}
-    resource = resource.merge(Resource.create(attributes)) if resource else Resource.create(attributes)
+    resource = _resource(resource, service_name)
 
     span_exporter = SupabaseSpanExporter(settings=settings)
     tracer_provider = TracerProvider(resource=resource, sampler=sampler)
@@ -114,6 +161,7 @@ def configure(
     if set_global:
         from opentelemetry import _logs
 
+        _start_together()
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(meter_provider)
         _logs.set_logger_provider(logger_provider)

@@ -106,12 +106,16 @@ def cmd_roles(args: argparse.Namespace) -> int:
     settings = _settings(args)
     writer = args.writer or f"{settings.schema}_writer"
     reader = args.reader or f"{settings.schema}_reader"
+    if not args.apply:  # printed from the package's SQL files: no database needed
+        from ..store.roles import offline_roles_script
+
+        script = offline_roles_script(settings.schema, writer, reader)
+        print(f"-- roles for schema {settings.schema} (after migrate): run as its owner (with CREATEROLE), "
+              "or use --apply")
+        print(script, end="")
+        return 0
     with connect(settings) as conn:
         script = migrations.roles_script(conn, settings.schema, writer, reader)
-        if not args.apply:
-            print(f"-- roles for schema {settings.schema}: run as its owner (with CREATEROLE), or use --apply")
-            print(script, end="")
-            return 0
         with conn.transaction():
             conn.execute(script)
     print(f"roles {writer} (writer) and {reader} (reader) are in place for schema {settings.schema!r}; "
@@ -130,6 +134,11 @@ def cmd_sql_export(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(f"{len(written)} migration(s) written for schema {settings.schema!r}"
           + ("; apply them with `supabase db push`" if written else " (all were there already)"))
+    return 0
+
+
+def cmd_sql_print(args: argparse.Namespace) -> int:
+    print(migrations.full_script(_settings(args).schema), end="")
     return 0
 
 
@@ -179,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--supabase", required=True, metavar="DIR",
                    help="project directory: files go to DIR/supabase/migrations/<timestamp>_<name>.sql")
     e.set_defaults(func=cmd_sql_export)
+    e = sql_sub.add_parser("print", parents=common,
+                           help="print every migration as one script for an empty schema (no database needed)")
+    e.set_defaults(func=cmd_sql_print)
 
     p = sub.add_parser("roles", parents=common,
                        help="print (or --apply) the SQL of the writer and reader roles: least privilege, RLS")

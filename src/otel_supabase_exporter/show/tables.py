@@ -8,7 +8,8 @@ from typing import Any, Sequence
 __all__ = ["BASELINE_COLUMNS", "COMPARISON_COLUMNS", "OBSERVATION_COLUMNS", "SUMMARY_COLUMNS", "format_table"]
 
 SUMMARY_COLUMNS = (
-    ("cache_name", "cache"), ("implementation_type", "impl"), ("total_operations", "ops"), ("hits", "hits"),
+    ("cache_name", "cache"), ("implementation_type", "impl"), ("total_operations", "ops"),
+    ("throughput_per_minute", "ops/min"), ("hits", "hits"),
     ("misses", "misses"), ("sets", "sets"), ("evictions", "evict"), ("errors", "errors"),
     ("hit_rate", "hit %"), ("error_rate", "err %"), ("p50_response_time_ms", "p50 ms"),
     ("p95_response_time_ms", "p95 ms"), ("p99_response_time_ms", "p99 ms"), ("cache_size", "size"),

@@ -30,9 +30,11 @@ from ..errors import MigrationError
 from ..settings import validate_identifier
 
 __all__ = ["LEDGER_TABLE", "Migration", "MigrationError", "MigrationStatus", "Repeatable", "load_migrations",
-           "load_repeatables", "migrate", "pending_sql", "relation_exists", "roles_script", "status"]
+           "full_script", "load_repeatables", "migrate", "pending_sql", "relation_exists", "roles_script", "status"]
 
 LEDGER_TABLE = "schema_migrations"
+_LEDGER_COLUMNS = ("(version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+                   " applied_at timestamptz NOT NULL DEFAULT now())")
 FINAL = "grants"
 _VERSIONED = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
 _REPEATABLE = re.compile(r"^(\d{2})_([a-z0-9_]+)\.sql$")
@@ -189,9 +191,7 @@ def migrate(conn: psycopg.Connection, schema: str, migrations: list[Migration] |
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"otel_supabase_exporter.migrate.{schema}",))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        conn.execute(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (version text PRIMARY KEY, name text NOT NULL,"
-            " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())").format(ledger_table))
+        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} " + _LEDGER_COLUMNS).format(ledger_table))
         state = status(conn, schema, migrations, repeatables)
         if state.edited:
             raise MigrationError(
@@ -235,6 +235,20 @@ def pending_sql(conn: psycopg.Connection | None, schema: str) -> str:
     else:
         todo = [*migrations, *repeatables]
     return "\n".join(f"BEGIN;\n{m.render(schema)}\nCOMMIT;\n" for m in todo)
+
+
+def full_script(schema: str) -> str:
+    """Every migration for ``schema`` as one script, no database needed: for an empty schema, with
+    the ledger rows ``migrate`` writes, so a later ``migrate`` finds nothing to do."""
+    validate_identifier(schema, "schema name")
+    ledger = f'"{schema}".{LEDGER_TABLE}'
+    out = [f'CREATE SCHEMA IF NOT EXISTS "{schema}";\nCREATE TABLE IF NOT EXISTS {ledger} {_LEDGER_COLUMNS};\n']
+    for m in [*load_migrations(), *load_repeatables()]:
+        conflict = " ON CONFLICT (version) DO UPDATE SET checksum = EXCLUDED.checksum" if isinstance(m, Repeatable) else ""
+        out.append(f"BEGIN;\n{m.render(schema)}\n"
+                   f"INSERT INTO {ledger} (version, name, checksum) VALUES ('{m.version}', '{m.name}', '{m.checksum}')"
+                   f"{conflict};\nCOMMIT;\n")
+    return "\n".join(out)
 
 
 def roles_script(conn: psycopg.Connection, schema: str, writer: str, reader: str) -> str:

@@ -110,3 +110,22 @@ def test_broken_telemetry_never_reaches_the_caller(caplog):
     assert cache["a"] == 1
     assert cache.get("b", "fallback") == "fallback"
     assert "cache telemetry failed" in caplog.text
+
+
+def test_a_class_instrumented_again_records_to_the_latest_providers_once():
+    """The demo instruments its classes on every run, each time with new providers: the second
+    run's operations must reach the second providers (once each), not the first, shut-down ones."""
+    first, second = InMemoryMetricReader(), InMemoryMetricReader()
+
+    class Plain(cachetools.LRUCache):
+        pass
+
+    instrument_cache(name="again", meter_provider=MeterProvider(metric_readers=[first]))(Plain)
+    Plain(maxsize=4)["a"] = 1
+    instrument_cache(name="again", meter_provider=MeterProvider(metric_readers=[second]))(Plain)
+    cache = Plain(maxsize=4)
+    cache["a"] = 1
+    assert cache.get("a") == 1 and cache.get("b") is None
+    assert _counts(second) == Counter({("again", "set", "ok"): 1, ("again", "get", "hit"): 1,
+                                       ("again", "get", "miss"): 1})
+    assert _counts(first) == Counter({("again", "set", "ok"): 1})

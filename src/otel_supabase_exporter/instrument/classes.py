@@ -57,12 +57,11 @@ def _class_method(original: Callable[..., Any], operation: Operation, sized: boo
 
 
 def _unwrapped(cls: type, name: str) -> Any:
-    """The method to instrument: an inherited wrapper (a base class instrumented under another
-    name or implementation) is replaced by the function it wraps; None if ``cls`` itself is done."""
+    """The method to instrument, without our wrapper: an inherited one (a base class instrumented
+    under another name or implementation) or the class's own (instrumented before: the latest
+    ``instrument_cache`` wins, so a class instrumented again records to the new providers)."""
     method = getattr(cls, name, None)
-    if getattr(method, "_otel_wrapped", False):
-        if name in cls.__dict__:
-            return None
+    while getattr(method, "_otel_wrapped", False):
         method = method.__wrapped__
     return method
 
@@ -73,7 +72,7 @@ def instrument_class(cls: type, series: Series, miss_value: object) -> type:
     sized = hasattr(cls, "__len__")
     for name, mode in _CLASS_METHODS:
         original = _unwrapped(cls, name)
-        if original is None or not callable(original):
+        if not callable(original):
             continue
         if name == "pop" and is_mapping:
             continue  # MutableMapping.pop goes through __getitem__ / __delitem__

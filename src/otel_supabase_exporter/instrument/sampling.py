@@ -97,17 +97,20 @@ class _Handoff:
     def keep_if(self, bound: int) -> bool:
         """Draw a root trace id; if the ratio keeps it, it is the next one the SDK gets here."""
         if self.random:
-            while True:
-                low = random.getrandbits(64)
-                if low >= bound:
-                    return False
-                drawn = random.getrandbits(64) << 64 | low
-                if drawn:  # RandomIdGenerator redraws a zero id whole: so does this
-                    break
-        else:
-            drawn = self.inner.generate_trace_id()
-            if (drawn & _LIMIT) >= bound:
-                return False
+            low = random.getrandbits(64)
+            return low < bound and self.keep_drawn(low, bound)
+        drawn = self.inner.generate_trace_id()
+        if (drawn & _LIMIT) >= bound:
+            return False
+        self.local.drawn = drawn
+        return True
+
+    def keep_drawn(self, low: int, bound: int) -> bool:
+        """(RandomIdGenerator) ``low``, drawn first, is under ``bound``: draw the high bits; the id
+        is the next one the SDK gets here."""
+        drawn = random.getrandbits(64) << 64 | low
+        if not drawn:  # RandomIdGenerator redraws a zero id whole: so does this
+            return self.keep_if(bound)
         self.local.drawn = drawn
         return True
 
@@ -128,6 +131,7 @@ def presampler(tracer: Any) -> Callable[[], Any] | None:
     handoff = None
     if root is not True and root is not False:
         handoff = tracer.id_generator = ids if isinstance(ids, _Handoff) else _Handoff(ids)
+    fast_random = handoff is not None and handoff.random
     module, runtime, var = _context._module, _context.RUNTIME, _context.VAR
     current, span_type, key = _context.current, trace.Span, _SPAN_KEY
 
@@ -139,6 +143,9 @@ def presampler(tracer: Any) -> Callable[[], Any] | None:
             if span_ctx is None or not span_ctx.is_valid:  # a root: the root sampler decides
                 if root is True or root is False:
                     keep = root
+                elif fast_random:  # keep_if, its first draw inlined: most calls end here
+                    low = random.getrandbits(64)
+                    keep = low < root and handoff.keep_drawn(low, root)  # type: ignore[union-attr]
                 else:
                     keep = handoff.keep_if(root)  # type: ignore[union-attr]
             else:

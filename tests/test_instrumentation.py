@@ -129,3 +129,16 @@ def test_a_class_instrumented_again_records_to_the_latest_providers_once():
     assert _counts(second) == Counter({("again", "set", "ok"): 1, ("again", "get", "hit"): 1,
                                        ("again", "get", "miss"): 1})
     assert _counts(first) == Counter({("again", "set", "ok"): 1})
+
+
+def test_a_wrapper_given_another_cache_calls_and_counts_that_one():
+    reader = InMemoryMetricReader()
+    mp = MeterProvider(metric_readers=[reader])
+    first, second = {"k": 1}, {"k": 2}
+    cache = instrument_cache(first, name="rewrapped", meter_provider=mp)
+    assert cache.get("k") == 1
+    cache.__wrapped__ = second  # wrapt's way of pointing a proxy at another object
+    assert cache.get("k") == 2 and cache["k"] == 2
+    cache["j"] = 3
+    assert "j" in second and "j" not in first
+    assert _counts(reader)[("rewrapped", "get", "hit")] == 3

@@ -107,3 +107,68 @@ class SamplingTest(TestBase):
         assert cache._self_series.decide is None
         self._operations(cache, 100)
         assert sampler.asked == built["spans"] == 200 and len(exporter.get_finished_spans()) == 100
+
+    def test_a_ratio_root_id_is_the_one_the_sdk_would_draw_itself(self) -> None:
+        # Under the SDK's RandomIdGenerator the decision draws the low 64 bits, then the high 64 only
+        # when kept: the same words of the generator in the same order as getrandbits(128).
+        import random
+
+        class _KeepAll(_CountingSampler):  # unknown here: the SDK draws every id itself
+            def should_sample(self, *args, **kwargs):
+                return SamplingResult(Decision.RECORD_AND_SAMPLE)
+
+        ids = {}
+        for label, sampler in (("decided here", TraceIdRatioBased(1.0)), ("by the sdk", _KeepAll())):
+            cache, exporter, _ = self._cache(sampler, name=f"ids-{len(ids)}")
+            random.seed(1234)
+            self._operations(cache, 50)
+            ids[label] = [(s.context.trace_id, s.context.span_id) for s in exporter.get_finished_spans()]
+        assert cache._self_series.decide is None  # the second really was the SDK's own path
+        assert len(ids["decided here"]) == 100 and ids["decided here"] == ids["by the sdk"]
+
+    def test_another_id_generator_is_asked_for_whole_ids(self) -> None:
+        from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+        class _Alternating(IdGenerator):  # low bits 0, then all ones: a 50 % ratio keeps every other
+            def __init__(self) -> None:
+                self.spans = self.traces = 0
+
+            def generate_span_id(self) -> int:
+                self.spans += 1
+                return self.spans
+
+            def generate_trace_id(self) -> int:
+                self.traces += 1
+                return (self.traces << 64) | (0 if self.traces % 2 else _LIMIT)
+
+        provider, exporter = self.create_tracer_provider(sampler=ParentBased(TraceIdRatioBased(0.5)),
+                                                         id_generator=_Alternating())
+        cache = instrument_cache({}, name="alternating", tracer_provider=provider, meter_provider=self.meter_provider)
+        for i in range(100):
+            cache[i] = i
+        spans = exporter.get_finished_spans()
+        assert len(spans) == 50 and all(s.context.trace_id & _LIMIT == 0 for s in spans)
+
+    def test_a_runtime_context_set_later_is_the_one_read(self) -> None:
+        # The hot path reads the default runtime context's ContextVar directly; a runtime context
+        # installed afterwards must be the one decisions read (a stale read would see no parent here).
+        from opentelemetry import context as otel_context
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+        class _Own(ContextVarsRuntimeContext):
+            pass
+
+        cache, exporter, _ = self._cache(ParentBased(ALWAYS_OFF), name="own-runtime")
+        outer_provider, _ = self.create_tracer_provider(sampler=ALWAYS_ON)
+        saved = otel_context._RUNTIME_CONTEXT
+        otel_context._RUNTIME_CONTEXT = _Own()
+        try:
+            with outer_provider.get_tracer("app").start_as_current_span("request") as request:
+                cache["k"] = 1
+                assert cache.get("k") == 1
+            cache.get("k")  # no parent: dropped
+        finally:
+            otel_context._RUNTIME_CONTEXT = saved
+        spans = exporter.get_finished_spans()
+        assert [s.name for s in spans] == ["cache.set", "cache.get"]
+        assert all(s.parent.span_id == request.get_span_context().span_id for s in spans)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit
 import collections
 import json
+import logging
 import os
 import threading
 
@@ -22,6 +23,14 @@ spans = InMemorySpanExporter()
 reader = InMemoryMetricReader()
 _stop = threading.Event()
 stats: collections.Counter = collections.Counter()
+
+
+class _Logged(logging.Handler):
+    """Counts the warnings and errors OpenTelemetry and this package log (``Failed to detach
+    context``, ``cache telemetry failed``...): an instrumented run should log none."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stats[f"logged {record.name}: {record.getMessage()[:120]}"] += 1
 
 
 class _Counting(SpanProcessor):
@@ -45,7 +54,9 @@ def write_stats() -> None:
 
 
 def start() -> None:
-    """Install the SDK providers globally and start the collecting thread."""
+    """Install the SDK providers globally, count what they log, start the collecting thread."""
+    for name in ("opentelemetry", "otel_supabase_exporter"):
+        logging.getLogger(name).addHandler(_Logged(logging.WARNING))
     provider = TracerProvider(sampler=ALWAYS_ON)
     provider.add_span_processor(SimpleSpanProcessor(spans))
     provider.add_span_processor(_Counting())

@@ -91,6 +91,39 @@ def instrumented_only(plain: Run, instrumented: Run) -> list[str]:
     return found
 
 
+def node_id(root: Path, test_id: str) -> str:
+    """The pytest node id of a JUnit ``classname::name`` (``tests.cache.test_x.SomeTest::test_y``)."""
+    classname, _, name = test_id.partition("::")
+    parts = classname.split(".")
+    for i in range(len(parts), 0, -1):
+        path = Path(*parts[:i]).with_suffix(".py")
+        if (root / path).exists():
+            return "::".join([path.as_posix(), *parts[i:], name])
+    return test_id
+
+
+def confirmed_instrumented_only(root: Path, plain: Run, instrumented: Run, **run_args) -> list[str]:
+    """:func:`instrumented_only`, each such test run again, plain then instrumented, one after the
+    other (``run_args`` as for :func:`run_suite`, without the tests): a timing test that failed once
+    under load and passes both times is not counted; one that fails instrumented again is."""
+    suspects = sorted(instrumented.bad - plain.bad)
+    missing = sorted(set(plain.outcomes) - set(instrumented.outcomes))
+    found = [f"{t}: did not run instrumented" for t in missing]
+    if not suspects:
+        return found
+    ids = [node_id(root, t) for t in suspects]
+    extra = run_args.pop("args", [])
+    again = {mode: run_suite(root, [*ids, *extra], mode=mode if mode == "plain" else instrumented.mode, **run_args)
+             for mode in ("plain", "instrumented")}
+    for test_id in suspects:
+        if again["instrumented"].outcomes.get(test_id) == "passed":
+            continue
+        if again["plain"].outcomes.get(test_id) in ("failed", "error"):
+            continue  # fails plain too when run on its own
+        found.append(f"{test_id}: {instrumented.messages.get(test_id, '')}")
+    return found
+
+
 def start_django(root: Path, *, mode: str, env: dict[str, str], labels: list[str]) -> tuple[subprocess.Popen, Path]:
     """Start Django's own ``tests/runtests.py labels`` under ``django_driver`` (plain or instrumented)."""
     tests = root / "tests"

@@ -34,42 +34,80 @@ _ERROR_SLOT = {VALUE: GET_ERROR, DEFAULT: GET_ERROR, ITEM: GET_ERROR, SET: SET_E
 _START_SLOT = {VALUE: GET_HIT, DEFAULT: GET_HIT, ITEM: GET_HIT, SET: SET_OK, DELETE: DEL_OK}
 
 
+_FIXED_SLOT = {ITEM: GET_HIT, SET: SET_OK, DELETE: DEL_OK}  # the outcome of a call that returns
+
+
 class Operation:
-    """One kind of call (``mode``) of one series: ``run``/``arun`` make the call and record it."""
+    """One kind of call (``mode``) of one series: ``run``/``arun`` make the call and record it;
+    ``call`` is the wrappers' hot path (the key is the first argument; ``target``, the wrapped cache,
+    is what spans read the size of)."""
 
-    __slots__ = ("series", "mode", "miss_value")
+    __slots__ = ("series", "mode", "miss_value", "target", "fixed", "miss")
 
-    def __init__(self, series: Series, mode: str, miss_value: object = None) -> None:
+    def __init__(self, series: Series, mode: str, miss_value: object = None, target: object = None) -> None:
         self.series = series
         self.mode = mode
         self.miss_value = miss_value
+        self.target = target
+        self.fixed = _FIXED_SLOT.get(mode)  # None: a lookup, a miss when the result is ``miss``
+        self.miss = MISSING if mode == DEFAULT else miss_value  # DEFAULT: asked with the sentinel
 
-    def start(self, attach: bool = True, decided: bool = False) -> tuple[Any, Any, int] | None:
-        """The call's span, if one is sampled (``decided``: the sampler's decision was made, "keep")."""
+    def start(self, attach: bool = True, context: Any = None) -> tuple[Any, Any, int] | None:
+        """The call's span, if one is sampled (``context``: the sampler was asked and keeps a span
+        started in that context)."""
         series = self.series
         tracer = series.current_tracer
         if tracer is UNRESOLVED:
             tracer = series.tracer()
         return None if tracer is None else series.start_span(tracer, _START_SLOT[self.mode], attach=attach,
-                                                              decided=decided)
+                                                              context=context)
 
     def maybe_start(self) -> tuple[Any, Any, int] | None:
-        """:meth:`start`, the sampling decision made first where it can be (nothing built on "drop")."""
+        """:meth:`start`, the sampling decision made first where it can be (nothing built on "drop";
+        a decision never raises)."""
         decide = self.series.decide
         if decide is None:
             return self.start()
+        context = decide()
+        return None if context is None else self.start(context=context)
+
+    def call(self, call: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        """``call(*args, **kwargs)``, recorded: the hot path of the wrappers, as few steps as it can
+        take. Unsampled, it times the call and counts its outcome, nothing more; a sampled call (or
+        one whose sampler is not known here) goes through :meth:`timed` with its span."""
+        series = self.series
+        if series.current_tracer is not None:
+            decide = series.decide
+            if decide is None:
+                return self.run(call, args[0] if args else MISSING, args, kwargs, sized=self.target)
+            context = decide()
+            if context is not None:
+                return self.timed(call, args[0] if args else MISSING, args, kwargs,
+                                  started=self.start(context=context), sized=self.target)
+        t0 = _perf_ns()
         try:
-            keep = decide()
+            result = call(*args, **kwargs)
         except Exception as exc:
-            telemetry_failed("sampling decision", exc)
-            return None
-        return self.start(decided=True) if keep else None
+            self.raised(exc, _perf_ns() - t0, None)
+            raise
+        duration = _perf_ns() - t0
+        slot = self.fixed
+        if slot is None:
+            slot = GET_MISS if result is self.miss else GET_HIT
+        try:
+            series.record(slot, duration)
+        except Exception as telemetry_exc:
+            telemetry_failed("operation record", telemetry_exc)
+        return result
 
     def run(self, call: Callable[..., Any], key: object, args: tuple, kwargs: dict, *, sized: object = None) -> Any:
-        """``call(*args, **kwargs)`` (``key`` is the cache key among them), recorded. The hot path: as
-        few calls as it can make."""
-        series = self.series
-        started = None if series.current_tracer is None else self.maybe_start()
+        """``call(*args, **kwargs)`` (``key`` is the cache key among them), recorded."""
+        started = None if self.series.current_tracer is None else self.maybe_start()
+        return self.timed(call, key, args, kwargs, started=started, sized=sized)
+
+    def timed(self, call: Callable[..., Any], key: object, args: tuple, kwargs: dict, *, started: tuple | None,
+              sized: object) -> Any:
+        """``call(*args, **kwargs)`` timed and recorded, with the span ``started`` (or None)."""
         t0 = _perf_ns()
         try:
             result = call(*args, **kwargs)
@@ -79,11 +117,11 @@ class Operation:
         duration = _perf_ns() - t0
         slot, item = self.outcome(result, args, kwargs)
         try:
-            series.record(slot, duration)
+            self.series.record(slot, duration)
         except Exception as telemetry_exc:
             telemetry_failed("operation record", telemetry_exc)
         if started is not None:
-            series.end_span(started, slot, duration, key=key, item=item, sized=sized)
+            self.series.end_span(started, slot, duration, key=key, item=item, sized=sized)
         return result
 
     def run_default(self, call: Callable[..., Any], args: tuple, kwargs: dict, *, sized: object = None) -> Any:
@@ -92,8 +130,8 @@ class Operation:
         call (keywords, more arguments) is passed on as it is and read like ``get``."""
         if kwargs or not 1 <= len(args) <= 2:
             return self.run(call, args[0] if args else kwargs.get("key", MISSING), args, kwargs, sized=sized)
-        key = args[0]
-        result = self.run(call, key, (key, MISSING), {}, sized=sized)
+        result = self.call(call, (args[0], MISSING), {}) if sized is self.target else self.run(
+            call, args[0], (args[0], MISSING), {}, sized=sized)
         if result is MISSING:
             return args[1] if len(args) == 2 else None
         return result
@@ -156,5 +194,5 @@ class Operations(NamedTuple):
     delete: Operation
 
     @classmethod
-    def of(cls, series: Series, miss_value: object = None) -> "Operations":
-        return cls(*(Operation(series, mode, miss_value) for mode in cls._fields))
+    def of(cls, series: Series, miss_value: object = None, target: object = None) -> "Operations":
+        return cls(*(Operation(series, mode, miss_value, target) for mode in cls._fields))

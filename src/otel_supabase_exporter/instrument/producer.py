@@ -83,8 +83,11 @@ class Accumulator:
         self.buckets: list[dict[int, int]] = [{} for _ in range(_N)]
 
     def record(self, slot: int, duration_ns: int) -> None:
-        """Count one operation of ``slot`` that took ``duration_ns``."""
-        with self.lock:
+        """Count one operation of ``slot`` that took ``duration_ns``. (``acquire``/``release`` rather
+        than ``with``: the hot path, and ``with`` on a lock costs twice as much.)"""
+        lock = self.lock
+        lock.acquire()
+        try:
             n = self.counts[slot]
             self.counts[slot] = n + 1
             if duration_ns > 0:
@@ -102,6 +105,8 @@ class Accumulator:
                 self.mins[slot] = duration_ns
             if duration_ns > self.maxs[slot]:
                 self.maxs[slot] = duration_ns
+        finally:
+            lock.release()
 
     def count(self, slot: int, n: int = 1) -> None:
         """Count ``n`` operations of ``slot`` that have no duration (evictions, polled caches)."""

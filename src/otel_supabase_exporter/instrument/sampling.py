@@ -11,15 +11,31 @@ that is not the SDK's: no decision here, the SDK decides on a built span, as bef
 
 The SDK is not imported: its samplers are recognised by module and class name and read through the
 attributes they are built with; anything unexpected means "no decision here".
+
+What a decision costs (it runs on every cache call, sampled or not):
+
+- the parent: the API's ``get_current_span()`` is ``_RUNTIME_CONTEXT.get_current().get(_SPAN_KEY)``
+  through three Python calls; the current context is read as :mod:`._context` reads it (its
+  ``ContextVar`` directly, where that is exactly what ``get_current()`` returns) and handed to the
+  SDK's ``start_span(context=...)`` when the span is kept, so neither the SDK's ``start_span`` nor its
+  samplers (three ``get_current_span()`` calls between them) read it again;
+- a root trace id under a ratio: where the id generator is the SDK's ``RandomIdGenerator`` (whose
+  trace id is ``random.getrandbits(128)``, redrawn if 0), the ratio's rule reads only the low 64
+  bits, so those are drawn first (``getrandbits(64)``: the same words of the generator, in the same
+  order) and the high 64 bits only when the span is kept. Kept ids have exactly the SDK's
+  distribution (uniform over non-zero ids whose low bits are under the bound); a dropped call costs
+  one 64-bit draw instead of a 128-bit one. Any other id generator is asked for a full id.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any, Callable
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
+
+from . import _context
 
 try:  # the context key the API keeps the current span under: read directly, one lookup
     from opentelemetry.trace.propagation import _SPAN_KEY
@@ -29,6 +45,7 @@ except ImportError:  # pragma: no cover - an API without it: the public way
 __all__ = ["presampler"]
 
 _SDK_SAMPLING = "opentelemetry.sdk.trace.sampling"
+_SDK_IDS = "opentelemetry.sdk.trace.id_generator"
 _LIMIT = (1 << 64) - 1  # TraceIdRatioBased.TRACE_ID_LIMIT
 _PARENT_FIELDS = ("_root", "_remote_parent_sampled", "_remote_parent_not_sampled", "_local_parent_sampled",
                   "_local_parent_not_sampled")
@@ -62,6 +79,13 @@ class _Handoff:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.local = threading.local()
+        cls = type(inner)
+        # the SDK's RandomIdGenerator, its generate_trace_id not replaced: its ids are known here
+        method = getattr(cls, "generate_trace_id", None)
+        self.random = (cls.__module__ == _SDK_IDS and cls.__name__ == "RandomIdGenerator"
+                       and getattr(method, "__qualname__", "") == "RandomIdGenerator.generate_trace_id"
+                       and getattr(method, "__module__", "") == _SDK_IDS
+                       and "generate_trace_id" not in getattr(inner, "__dict__", {}))
 
     def generate_trace_id(self) -> int:
         drawn = getattr(self.local, "drawn", 0)
@@ -72,19 +96,33 @@ class _Handoff:
 
     def keep_if(self, bound: int) -> bool:
         """Draw a root trace id; if the ratio keeps it, it is the next one the SDK gets here."""
+        if self.random:
+            low = random.getrandbits(64)
+            return low < bound and self.keep_drawn(low, bound)
         drawn = self.inner.generate_trace_id()
-        if (drawn & _LIMIT) < bound:
-            self.local.drawn = drawn
-            return True
-        return False
+        if (drawn & _LIMIT) >= bound:
+            return False
+        self.local.drawn = drawn
+        return True
+
+    def keep_drawn(self, low: int, bound: int) -> bool:
+        """(RandomIdGenerator) ``low``, drawn first, is under ``bound``: draw the high bits; the id
+        is the next one the SDK gets here."""
+        drawn = random.getrandbits(64) << 64 | low
+        if not drawn:  # RandomIdGenerator redraws a zero id whole: so does this
+            return self.keep_if(bound)
+        self.local.drawn = drawn
+        return True
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
 
-def presampler(tracer: Any) -> Callable[[], bool] | None:
+def presampler(tracer: Any) -> Callable[[], Any] | None:
     """For an SDK tracer whose sampler is known here: a function telling, before a span is built,
-    whether the SDK would keep it. None: no decision here (unknown sampler, or nothing to decide)."""
+    whether the SDK would keep it — the current context if it would (for the span to be started
+    in), None if it would drop it. None: no decision here (unknown sampler, or nothing to decide).
+    The function never raises (a failure is logged once and reads as "drop")."""
     rule = _rule(getattr(tracer, "sampler", None))
     ids = getattr(tracer, "id_generator", None)
     if rule is None or rule is True or ids is None or not callable(getattr(ids, "generate_trace_id", None)):
@@ -93,17 +131,39 @@ def presampler(tracer: Any) -> Callable[[], bool] | None:
     handoff = None
     if root is not True and root is not False:
         handoff = tracer.id_generator = ids if isinstance(ids, _Handoff) else _Handoff(ids)
-    get_current, span_type, key = otel_context.get_current, trace.Span, _SPAN_KEY
+    fast_random = handoff is not None and handoff.random
+    module, runtime, var = _context._module, _context.RUNTIME, _context.VAR
+    current, span_type, key = _context.current, trace.Span, _SPAN_KEY
 
-    def decide() -> bool:
-        parent = get_current().get(key) if key is not None else trace.get_current_span()
-        ctx = parent.get_span_context() if isinstance(parent, span_type) else None
-        if ctx is None or not ctx.is_valid:
-            if root is True or root is False:
-                return root
-            return handoff.keep_if(root)  # type: ignore[union-attr]
-        sampled = ctx.trace_flags.sampled
-        r = (remote_on if sampled else remote_off) if ctx.is_remote else (local_on if sampled else local_off)
-        return r if r is True or r is False else (ctx.trace_id & _LIMIT) < r
+    def decide() -> Any:
+        try:
+            ctx = var.get() if var is not None and module._RUNTIME_CONTEXT is runtime else current()
+            parent = ctx.get(key) if key is not None else trace.get_current_span(ctx)
+            span_ctx = parent.get_span_context() if parent is not None and isinstance(parent, span_type) else None
+            if span_ctx is None or not span_ctx.is_valid:  # a root: the root sampler decides
+                if root is True or root is False:
+                    keep = root
+                elif fast_random:  # keep_if, its first draw inlined: most calls end here
+                    low = random.getrandbits(64)
+                    keep = low < root and handoff.keep_drawn(low, root)  # type: ignore[union-attr]
+                else:
+                    keep = handoff.keep_if(root)  # type: ignore[union-attr]
+            else:
+                sampled = span_ctx.trace_flags.sampled
+                if span_ctx.is_remote:
+                    r = remote_on if sampled else remote_off
+                else:
+                    r = local_on if sampled else local_off
+                keep = r if r is True or r is False else (span_ctx.trace_id & _LIMIT) < r
+            return ctx if keep else None
+        except Exception as exc:  # never into the cache call: no span, as when the SDK fails
+            _failed(exc)
+            return None
 
     return decide
+
+
+def _failed(exc: BaseException) -> None:
+    from .series import telemetry_failed  # series imports this module
+
+    telemetry_failed("sampling decision", exc)

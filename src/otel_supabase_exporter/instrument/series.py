@@ -10,13 +10,13 @@ import types
 import weakref
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Status, StatusCode
 
 from .. import semconv as sc
 from .. import settings
+from . import _context
 from .producer import SLOT, SLOTS, producer_for, slot_attributes
 from .keys import KeyHasher, default_hasher, key_text
 from .sampling import presampler
@@ -144,8 +144,8 @@ class Series:
     provider is asked again by :meth:`tracer`)."""
 
     __slots__ = (
-        "name", "implementation", "base_attrs", "attrs", "sizes", "record", "count", "current_tracer",
-        "record_keys", "hasher", "decide",
+        "name", "implementation", "base_attrs", "attrs", "span_attrs", "sizes", "record", "count",
+        "current_tracer", "record_keys", "hasher", "decide",
     )
 
     def __init__(
@@ -167,6 +167,9 @@ class Series:
         self.implementation = implementation
         self.base_attrs = {sc.ATTR_NAME: name, sc.ATTR_IMPLEMENTATION: implementation}
         self.attrs = slot_attributes(name, implementation)
+        # a span's attributes start from its slot's (cache.hit on gets): one dict copy per span
+        self.span_attrs = tuple({**attrs, sc.ATTR_HIT: res == sc.HIT} if op == sc.GET else attrs
+                                for attrs, (op, res) in zip(self.attrs, SLOTS))
         self.sizes = _sizes_for(meter_provider)
         accumulator = producer_for(meter_provider).accumulator(name, implementation)
         self.record = accumulator.record
@@ -198,17 +201,21 @@ class Series:
         return found
 
     def start_span(self, tracer: Any, slot: int, start: int | None = None, attach: bool = True, *,
-                   decided: bool = False) -> tuple[Any, Any, int] | None:
+                   context: Any = None) -> tuple[Any, Any, int] | None:
         """Start the span of an operation if it is sampled: (span, context token, wall start ns).
-        Where the sampler is one :mod:`.sampling` knows, a span it would drop is never built."""
+        Where the sampler is one :mod:`.sampling` knows, a span it would drop is never built;
+        ``context``: it was asked already, and would keep a span started in that (the current) one."""
         try:
-            decide = self.decide
-            if not decided and decide is not None and not decide():
-                return None
+            if context is None:
+                decide = self.decide
+                if decide is not None:
+                    context = decide()
+                    if context is None:
+                        return None
             start = _time_ns() if start is None else start
-            span = tracer.start_span(_SPAN_NAMES[slot], start_time=start)
+            span = tracer.start_span(_SPAN_NAMES[slot], context, start_time=start)
             if span.is_recording():
-                return span, otel_context.attach(trace.set_span_in_context(span)) if attach else None, start
+                return span, _context.attach(trace.set_span_in_context(span, context)) if attach else None, start
         except Exception as exc:
             telemetry_failed("span start", exc)
         return None
@@ -219,11 +226,8 @@ class Series:
         span, token, start = started
         try:
             if token is not None:
-                otel_context.detach(token)
-            op, res = SLOTS[slot]
-            attrs: dict[str, Any] = dict(self.attrs[slot])
-            if op == sc.GET:
-                attrs[sc.ATTR_HIT] = res == sc.HIT
+                _context.detach(token)
+            attrs: dict[str, Any] = self.span_attrs[slot].copy()
             if key is not MISSING:
                 key_hash = self.hasher(key)
                 if key_hash is not None:
@@ -238,7 +242,7 @@ class Series:
             size = entry_count(sized)
             if size is not None:
                 attrs[sc.ATTR_SIZE] = size
-            if exc is not None and res == sc.ERROR:
+            if exc is not None and SLOTS[slot][1] == sc.ERROR:
                 attrs[sc.ATTR_ERROR_TYPE] = type(exc).__qualname__
                 attrs[sc.ATTR_ERROR_MESSAGE] = str(exc)[:_MAX_ERROR_MESSAGE]
                 span.record_exception(exc)

@@ -56,7 +56,12 @@ class _Proxy(wrapt.ObjectProxy):
         super().__init__(wrapped)
         self._self_series = series
         self._self_options = options
-        self._self_ops = Operations.of(series, options.miss_value)
+        self._self_ops = Operations.of(series, options.miss_value, wrapped)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if name == "__wrapped__":  # the operations call the cache they were made for: make them again
+            self._self_ops = Operations.of(self._self_series, self._self_options.miss_value, self.__wrapped__)
 
     def __repr__(self) -> str:
         return repr(self.__wrapped__)
@@ -83,22 +88,31 @@ class InstrumentedMapping(_Proxy):
     ``setdefault`` are recorded; each calls the cache's own method with the same arguments. Every
     other method (``clear``, ``update``, ``popitem``, ``keys``...) is the cache's own, unrecorded."""
 
+    # Each method reads the proxy once (``_self_ops``; a wrapt proxy's attributes cost more than a
+    # plain object's) and the cache from its operation (``target``, kept in step by ``__setattr__``).
+
     def __getitem__(self, key):
-        return self._self_ops.item.run(self.__wrapped__.__getitem__, key, (key,), {}, sized=self.__wrapped__)
+        op = self._self_ops.item
+        return op.call(op.target.__getitem__, (key,), {})
 
     def __setitem__(self, key, value):
-        self._self_ops.set.run(self.__wrapped__.__setitem__, key, (key, value), {}, sized=self.__wrapped__)
+        op = self._self_ops.set
+        op.call(op.target.__setitem__, (key, value), {})
 
     def __delitem__(self, key):
-        self._self_ops.delete.run(self.__wrapped__.__delitem__, key, (key,), {}, sized=self.__wrapped__)
+        op = self._self_ops.delete
+        op.call(op.target.__delitem__, (key,), {})
 
     def get(self, *args, **kwargs):
-        return self._self_ops.default.run_default(self.__wrapped__.get, args, kwargs, sized=self.__wrapped__)
+        op = self._self_ops.default
+        return op.run_default(op.target.get, args, kwargs, sized=op.target)
 
     def pop(self, *args, **kwargs):
         if len(args) == 1 and not kwargs:  # KeyError on a miss: a delete miss
-            return self._self_ops.delete.run(self.__wrapped__.pop, args[0], args, {}, sized=self.__wrapped__)
-        return self._self_ops.default.run_default(self.__wrapped__.pop, args, kwargs, sized=self.__wrapped__)
+            op = self._self_ops.delete
+            return op.call(op.target.pop, args, {})
+        op = self._self_ops.default
+        return op.run_default(op.target.pop, args, kwargs, sized=op.target)
 
     def setdefault(self, *args, **kwargs):
         """The cache's own ``setdefault``: a hit when it returns other than the default given."""
@@ -131,8 +145,8 @@ def _proxy_method(mode: str, name: str, is_async: bool) -> Callable[..., Any]:
                                               sized=self.__wrapped__)
     else:
         def method(self, *args, **kwargs):
-            return self._self_ops[index].run(getattr(self.__wrapped__, name), args[0] if args else MISSING,
-                                             args, kwargs, sized=self.__wrapped__)
+            op = self._self_ops[index]
+            return op.call(getattr(op.target, name), args, kwargs)
     method.__name__ = name
     return method
 

@@ -3,7 +3,8 @@
     region = make_region().configure("dogpile.cache.redis", arguments={...},
                                      wrap=[CacheProxy("sessions")])
 
-A hit is the backend returning a value (``NO_VALUE`` is a miss); a value dogpile then finds expired
+Through the proxy, the backend's attributes and ``isinstance`` are the backend's own (``region.backend``
+is the outermost proxy once wrapped). A hit is the backend returning a value (``NO_VALUE`` is a miss); a value dogpile then finds expired
 and regenerates is still a hit of the backend. Multi-key calls count each key. The implementation
 is the backend's class name unless given.
 """
@@ -28,6 +29,21 @@ class CacheProxy(ProxyBackend):
         super().__init__()
         self._args = (name, implementation, tracer_provider, meter_provider)
         self._recorder: CacheRecorder | None = None
+
+    # Wrapped, ``region.backend`` is this proxy: what code reads of the backend through it (its
+    # attributes, ``isinstance``) is the proxied backend's, as with the backend alone.
+    # (``wrap`` sets ``proxied``; before that there is nothing to read through.)
+
+    def __getattr__(self, name: str) -> Any:
+        proxied = self.__dict__.get("proxied")
+        if proxied is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(proxied, name)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        proxied = self.__dict__.get("proxied")
+        return type(self) if proxied is None else proxied.__class__
 
     def _rec(self) -> CacheRecorder:
         if self._recorder is None:

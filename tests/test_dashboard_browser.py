@@ -14,7 +14,8 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from browser_support import POINTS_JS, browser, page  # noqa: F401 (fixtures)
+pytest.register_assert_rewrite("browser_support")
+from browser_support import POINTS_JS  # noqa: E402
 from conftest import new_schema_name, sql_rows
 from otel_supabase_exporter import Settings, migrate
 from otel_supabase_exporter.show.dashboard import Dashboard
@@ -23,6 +24,7 @@ from otel_supabase_exporter.demo.synthetic import Fault, Profile, generate
 from otel_supabase_exporter.store.writer import PostgresWriter
 
 UTC = timezone.utc
+pytest_plugins = ["browser_support"]  # the browser and page fixtures
 
 
 def _write(dsn: str, schema: str, rows: list[MinuteRow]) -> None:

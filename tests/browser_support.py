@@ -18,7 +18,7 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run"]
-TIMEZONE = "Asia/Kolkata"  # UTC+05:30: local time differs from UTC by a visible, odd amount
+TIMEZONE = "Asia/Tehran"  # UTC+03:30 all year: local time differs from UTC by a visible, odd amount
 AXE_PACKAGE, AXE_SHA256 = "axe-core@4.14.1", "e6b0ce02b84d892e2e33e403485e7f3d6c29e2be6df65daf44d89ba564139745"
 CACHE = Path.home() / ".cache" / "otel-supabase-exporter-tests"
 

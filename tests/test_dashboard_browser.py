@@ -2,7 +2,7 @@
 database's values (read from the uPlot instances and the legend under the cursor, compared with SQL),
 a minute written during the test appears without a reload, acknowledging through the form changes
 the database, and an empty database says what to do. Each test saves a screenshot under its tmp
-dir. The browser runs in Asia/Kolkata (UTC+05:30), so UTC and local time differ visibly.
+dir. The browser runs in Asia/Tehran (UTC+03:30), so UTC and local time differ visibly.
 tests/test_dashboard_charts.py has the interactions (cursor, zoom, gaps, toggles, bands, axe)."""
 
 from __future__ import annotations

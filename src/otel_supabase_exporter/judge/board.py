@@ -107,11 +107,13 @@ def observation_list(cur: Cursor, schema: str, *, status: str, cache: str | None
 
 
 def observation_bands(cur: Cursor, schema: str, span: "Span", *, cache: str | None) -> list[dict[str, Any]]:
-    """Observations that were open at some time in the span: each with the time it opened (``start``)
-    and the time it was resolved, or the database's now if it is still open (``end``)."""
+    """Observations that were open at some time in the span: each with the time it opened (``start``),
+    the time it was resolved, or the database's now if it is still open (``end``), and the start of the
+    window whose judgement opened it (``window_start``, if recorded)."""
     cur.execute(sql.SQL(
         "SELECT id, severity, category, cache_name, implementation_type, rule, metric, message, status,"
-        " acknowledged, first_seen_at AS start, coalesce(resolved_at, now()) AS end"
+        " acknowledged, first_seen_at AS start, coalesce(resolved_at, now()) AS end,"
+        " (details ->> 'window_start')::timestamptz AS window_start"
         " FROM {} WHERE first_seen_at < %(to)s AND coalesce(resolved_at, now()) >= %(from)s"
         " AND (%(c)s::text IS NULL OR cache_name = %(c)s) ORDER BY first_seen_at, id LIMIT 500").format(
         _fn(schema, "cache_auditor_observations")), {"from": span.begin, "to": span.end, "c": cache})

@@ -50,13 +50,18 @@ const Charts = (() => {
       label: s.implementation_type, implementation: s.implementation_type, metric, stroke: color(s), width: 2,
       digits, values: column(g, s.points, metric) }));
     const list = [
-      { id: "hit", title: "Hit rate", unit: "%", lines: overlay("hit_rate", 1), range: "percent" },
-      { id: "ops", title: "Throughput", unit: "ops/min", lines: overlay("ops_per_minute", 0), range: "zero" },
-      { id: "errors", title: "Error rate", unit: "%", lines: overlay("error_rate", 2), range: "errors" },
+      { id: "hit", title: "Hit rate", unit: "%", lines: overlay("hit_rate", 1), range: "percent",
+        empty: "No lookups (gets) in this range, so no hit rate: only sets, deletes or errors were counted." },
+      { id: "ops", title: "Throughput", unit: "ops/min", lines: overlay("ops_per_minute", 0), range: "zero",
+        empty: "No complete bucket in this range yet: wait a minute, or choose a longer range." },
+      { id: "errors", title: "Error rate", unit: "%", lines: overlay("error_rate", 2), range: "errors",
+        empty: "No complete bucket in this range yet: wait a minute, or choose a longer range." },
     ];
     series.forEach((s, i) => list.push({
       id: "latency-" + i, kind: "latency", implementation: s.implementation_type,
       title: `Latency · ${s.implementation_type}`, unit: "ms", range: "latency",
+      empty: `No latency measured for ${s.implementation_type} in this range: its operations arrived as counts `
+        + "without durations.",
       lines: PERCENTILES.map(p => ({ ...p, implementation: s.implementation_type, digits: 3,
         values: column(g, s.points, p.metric) })) }));
     const size = overlay("cache_size", 0);
@@ -166,12 +171,20 @@ const Charts = (() => {
       partial.title = "this bucket is still being written: left out of the lines";
       place(partial, ctx.g.partial, ctx.g.to);
     } else if (partial) partial.remove();
-    for (const node of layer.querySelectorAll(".band")) node.remove();
+    for (const node of layer.querySelectorAll(".band, .band-window")) node.remove();
     for (const b of bands) {
+      if (b.window_start && Date.parse(b.window_start) < Date.parse(b.start)) {
+        // the minutes the auditor judged when it opened the observation, lighter
+        const judged = document.createElement("div");
+        judged.className = `band-window ${b.severity}`;
+        judged.title = `the window judged when the observation opened: ${b.message}`;
+        layer.append(judged);
+        place(judged, Date.parse(b.window_start) / 1000, Date.parse(b.start) / 1000);
+      }
       const node = document.createElement("div");
       node.className = `band ${b.severity}`;
       node.dataset.observationId = String(b.id);
-      node.title = `${b.severity}: ${b.message}`;
+      node.title = `${b.severity}, open: ${b.message}`;
       layer.append(node);
       place(node, Date.parse(b.start) / 1000, Date.parse(b.end) / 1000);
     }
@@ -213,7 +226,9 @@ const Charts = (() => {
       a.href = `#obs-${b.id}`;
       a.dataset.observationId = String(b.id);
       a.className = b.severity;
-      a.textContent = `${b.severity} · ${b.implementation_type} · ${b.rule}, open ${Fmt.time(Date.parse(b.start) / 1000)}`
+      a.textContent = `${b.severity} · ${b.implementation_type} · ${b.rule}: `
+        + (b.window_start ? `judged from ${Fmt.time(Date.parse(b.window_start) / 1000)}, ` : "")
+        + `open ${Fmt.time(Date.parse(b.start) / 1000)}`
         + (b.status === "open" ? " – now" : ` – ${Fmt.time(Date.parse(b.end) / 1000)}`);
       a.addEventListener("click", e => { e.preventDefault(); ctx.onBand(b.id); });
       item.append(a);
@@ -233,6 +248,15 @@ const Charts = (() => {
     }
     const figures = [];
     for (const panel of list) {
+      if (!panel.lines.some(l => known(l.values))) {  // nothing to draw: say why instead of an empty chart
+        const entry = instances.get(panel.id);
+        if (entry) { entry.u.destroy(); instances.delete(panel.id); }
+        const fig = figure(panel, ctx);
+        fig.querySelector(".plot").replaceWith(Object.assign(document.createElement("p"),
+          { className: "notice empty-panel", textContent: panel.empty }));
+        figures.push(fig);
+        continue;
+      }
       const key = JSON.stringify([panel.lines.map(l => l.label), Fmt.utc, g.from, g.to, g.step,
         ctx.bands.map(b => [b.id, b.end])]);
       const data = [g.xs, ...panel.lines.map(l => l.values)];

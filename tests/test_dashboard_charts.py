@@ -133,6 +133,9 @@ def test_values_under_the_cursor_equal_the_database(board, page, pg_dsn):
     for impl in ("legacy", "new"):
         assert hit[impl] == f"{expected[impl][0]:.1f} %"
         assert _legend(page, "ops")[impl] == f"{expected[impl][4]:.0f} ops/min"
+    # the difference to the reference at that minute, under the overlaid chart
+    assert page.inner_text("#chart-hit .diff") == (f"new − legacy: {expected['new'][0] - expected['legacy'][0]:+.2f} pts"
+                                                   f" at {minute.day} {minute:%b %H:%M}")
     # the cursors are in sync: the latency panel of "new" (the second) shows the same minute's percentiles
     latency = _legend(page, "latency-1")
     assert latency["time"] == hit["time"]

@@ -13,7 +13,7 @@ const Charts = (() => {
   ];
   const METRIC_PANEL = { hit_rate: "hit", error_rate: "errors", throughput_per_minute: "ops",
     p50_response_time_ms: "latency", p95_response_time_ms: "latency", p99_response_time_ms: "latency" };
-  const HEIGHT = 210;
+  const HEIGHT = 240;
   const instances = new Map();  // figure id -> { u, key, panel }
   const sync = typeof uPlot === "function" ? uPlot.sync("board") : null;
 
@@ -109,7 +109,7 @@ const Charts = (() => {
       axes: [
         { space: 90, size: 44, font: "12px system-ui, sans-serif", values: timeTicks,
           label: `time (${Fmt.zoneShort()})`, labelSize: 18, labelFont: "12px system-ui, sans-serif" },
-        { space: 40, font: "12px system-ui, sans-serif",
+        { space: 30, font: "12px system-ui, sans-serif",
           values: (u, splits, axis, space, incr) => splits.map(v => `${Fmt.tick(v, incr)} ${panel.unit}`),
           size: (u, values) => values ? Math.ceil(Math.max(...values.map(v => v.length)) * 7) + 18 : 60 },
       ],
@@ -192,7 +192,7 @@ const Charts = (() => {
 
   // under an overlaid panel: each implementation against the reference at the cursor
   function difference(u, panel, ctx) {
-    const out = u.root.parentElement.querySelector(".diff");
+    const out = u.root.closest("figure") && u.root.closest("figure").querySelector(".diff");
     if (!out || panel.kind === "latency") return;
     const i = u.cursor.idx;
     const ref = panel.lines.findIndex(l => l.implementation === ctx.reference);

@@ -16,7 +16,8 @@ import pytest
 
 pytest.register_assert_rewrite("browser_support")
 from browser_support import TIMEZONE, axe_source  # noqa: E402
-from conftest import new_schema_name, sql_rows  # noqa: E402
+from conftest import new_schema_name, sql_rows, wait_for_minute_room  # noqa: E402
+from faults import own_server  # noqa: E402
 from otel_supabase_exporter import Settings, migrate  # noqa: E402
 from otel_supabase_exporter.histogram import ExpHistogram  # noqa: E402
 from otel_supabase_exporter.rows import MinuteRow  # noqa: E402
@@ -144,6 +145,66 @@ def test_values_under_the_cursor_equal_the_database(board, page, pg_dsn):
     shown = page.evaluate(f"() => {{ const u = {_chart(page, 'latency-1')}; const i = u.cursor.idx;"
                           " return [u.data[0][i], u.data[1][i], u.data[2][i], u.data[3][i]]; }")
     assert shown == [minute.timestamp(), *expected["new"][1:4]]
+
+
+def test_ticks_are_few_readable_and_carry_units(board, page):
+    dashboard, first = board
+    _open(page, dashboard.url + "#range=1h&cache=checkout")
+    ticks = page.evaluate("() => Array.from(window.dashboard.charts.entries()).map(([id, {u, panel}]) =>"
+                          " [id, panel.unit, u.axes[0]._values, u.axes[1]._values])")
+    assert len(ticks) == 6
+    for panel, unit, xs, ys in ticks:
+        assert 4 <= len(ys) <= 6 and all(y.endswith(" " + unit) for y in ys), (panel, ys)
+        assert 4 <= len(xs) <= 7 and all(x[:5].replace(":", "").isdigit() for x in xs), (panel, xs)
+        assert page.evaluate(f"() => {_chart(page, panel)}.axes[1].font[0]") == "12px system-ui, sans-serif"
+
+
+def test_the_minute_being_written_is_left_out_of_the_lines_and_marked(board, page):
+    dashboard, first = board
+    wait_for_minute_room(15)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    write(dashboard.settings.dsn, dashboard.schema,
+          [MinuteRow(now, "alpha", "legacy", "svc", hits=1, misses=9, latency_count=0)])
+    _open(page, dashboard.url + "#range=1h&cache=alpha")
+    ops = page.get_attribute('#summary tr[data-implementation="legacy"] td[data-metric="operations"]', "data-value")
+    last = page.evaluate(f"() => {{ const u = {_chart(page, 'hit')}; const n = u.data[0].length;"
+                         " return [u.data[0][n - 1], u.data[1][n - 1], u.data[1][n - 4]]; }")
+    assert last[0] == now.timestamp() and last[1] is None and last[2] is not None  # left out of the line...
+    begin = datetime.fromisoformat(page.get_attribute("#summary", "data-from"))
+    before = _series(dashboard.settings.dsn, dashboard.schema, begin, now, cache="alpha")["legacy"][5]
+    assert int(ops) == before + 10  # the table counts the current minute (as the CLI's summary does)
+    partial = page.locator("#chart-hit .u-under .partial").bounding_box()  # ...and hatched at the right
+    plot = page.locator("#chart-hit .u-over").bounding_box()
+    assert partial["x"] + partial["width"] == pytest.approx(plot["x"] + plot["width"], abs=1.5)
+    assert partial["width"] == pytest.approx(plot["width"] / 60, abs=1.5)
+
+
+def test_the_page_recovers_from_a_database_outage_by_itself(page, tmp_path_factory):
+    srv = next(gen := own_server(tmp_path_factory, "outage"))
+    try:
+        schema = new_schema_name()
+        with psycopg.connect(srv.dsn, autocommit=True) as conn:
+            migrate(conn, schema)
+        write(srv.dsn, schema, _rows(datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30))[:60])
+        dashboard = Dashboard(Settings.from_env(dsn=srv.dsn, schema=schema), port=0).start()
+        try:
+            _open(page, dashboard.url)
+            page.wait_for_selector("#live.on")
+            srv.stop()
+            page.wait_for_selector("#live.off", timeout=15_000)  # the event stream says the server lost LISTEN
+            page.evaluate("reload()")
+            page.wait_for_selector("#error:has-text('database does not answer')", timeout=15_000)
+            assert "tries again by itself" in page.inner_text("#error")
+            loaded = page.get_attribute("body", "data-loaded")
+            srv.start()
+            page.wait_for_selector("#error", state="hidden", timeout=30_000)
+            page.wait_for_selector("#live.on", timeout=30_000)
+            assert page.get_attribute("body", "data-loaded") != loaded
+            assert page.locator("#summary tbody tr").count() == 2
+        finally:
+            dashboard.stop()
+    finally:
+        gen.close()
 
 
 def test_dragging_zooms_the_charts_and_the_table(board, page, pg_dsn):

@@ -14,6 +14,9 @@ const Charts = (() => {
   const METRIC_PANEL = { hit_rate: "hit", error_rate: "errors", throughput_per_minute: "ops",
     p50_response_time_ms: "latency", p95_response_time_ms: "latency", p99_response_time_ms: "latency" };
   const HEIGHT = 240;
+  // y tick steps: 1, 2, 2.5 and 5 times a power of ten
+  const Y_STEPS = [];
+  for (let e = -4; e <= 9; e++) for (const m of [1, 2, 2.5, 5]) Y_STEPS.push(+(m * 10 ** e).toPrecision(3));
   const instances = new Map();  // figure id -> { u, key, panel }
   const sync = typeof uPlot === "function" ? uPlot.sync("board") : null;
 
@@ -74,16 +77,39 @@ const Charts = (() => {
     return { g, list, latencyMax };
   }
 
-  function scaleRange(panel, latencyMax) {
+  // [low, high, step]: the smallest step of Y_STEPS that spans [lo, hi] in at most 5 steps, so an
+  // axis has 4 to 6 ticks (the next smaller step is at most half as large and needs more than 5)
+  function nice(lo, hi, floor, ceil) {
+    for (const step of Y_STEPS) {
+      let a = Math.floor(lo / step + 1e-9) * step, b = Math.ceil(hi / step - 1e-9) * step;
+      if (floor !== undefined) a = Math.max(floor, a);
+      if (ceil !== undefined) b = Math.min(ceil, b);
+      if (b <= a) b = a + step;
+      if ((b - a) / step <= 5 + 1e-9) return [a, b, step];
+    }
+    return [lo, hi, hi - lo];
+  }
+
+  function scaleRange(panel, ctx) {
     return (u, min, max) => {
-      if (min === null || max === null) return panel.range === "percent" ? [0, 100] : [0, 1];
-      if (panel.range === "percent") {
-        const pad = Math.max(1, (max - min) * 0.15);
-        return [Math.max(0, Math.floor(min - pad)), Math.min(100, Math.ceil(max + pad))];
-      }
-      if (panel.range === "latency") return [0, (latencyMax || max || 1) * 1.1];
-      if (panel.range === "errors") return [0, Math.max(1, max * 1.2)];
-      return [0, (max || 1) * 1.15];
+      let r;
+      if (min === null || max === null) r = panel.range === "percent" ? [0, 100, 20] : [0, 1, 0.2];
+      else if (panel.range === "percent") {
+        const pad = Math.max(0.5, (max - min) * 0.1);
+        r = nice(min - pad, max + pad, 0, 100);
+      } else if (panel.range === "latency") r = nice(0, (ctx.latencyMax || max || 1) * 1.05);
+      else if (panel.range === "errors") r = nice(0, Math.max(1, max * 1.05));
+      else r = nice(0, (max || 1) * 1.05);
+      panel.ticks = r;
+      return [r[0], r[1]];
+    };
+  }
+  function ySplits(panel) {
+    return () => {
+      const [a, b, step] = panel.ticks;
+      const out = [];
+      for (let i = 0; a + i * step <= b + step * 1e-6; i++) out.push(+(a + i * step).toPrecision(12));
+      return out;
     };
   }
 
@@ -105,12 +131,12 @@ const Charts = (() => {
       tzDate: Fmt.utc ? ts => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC") : ts => new Date(ts * 1e3),
       cursor: { sync: { key: sync.key }, drag: { x: true, y: false, setScale: false }, points: { size: 7 } },
       legend: { live: true },
-      scales: { x: { time: true, range: [ctx.g.from, ctx.g.to] }, y: { range: scaleRange(panel, ctx.latencyMax) } },
+      scales: { x: { time: true, range: [ctx.g.from, ctx.g.to] }, y: { range: scaleRange(panel, ctx) } },
       axes: [
         { space: 90, size: 44, font: "12px system-ui, sans-serif", values: timeTicks,
           label: `time (${Fmt.zoneShort()})`, labelSize: 18, labelFont: "12px system-ui, sans-serif" },
-        { space: 30, font: "12px system-ui, sans-serif",
-          values: (u, splits, axis, space, incr) => splits.map(v => `${Fmt.tick(v, incr)} ${panel.unit}`),
+        { splits: ySplits(panel), font: "12px system-ui, sans-serif",
+          values: (u, splits) => splits.map(v => `${Fmt.tick(v, panel.ticks[2])} ${panel.unit}`),
           size: (u, values) => values ? Math.ceil(Math.max(...values.map(v => v.length)) * 7) + 18 : 60 },
       ],
       series: [

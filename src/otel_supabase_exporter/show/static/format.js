@@ -65,7 +65,8 @@ const Fmt = (() => {
       const a = Math.abs(value);
       if (a >= 1e6) return +(value / 1e6).toFixed(2) + "M";
       if (a >= 1e4) return +(value / 1e3).toFixed(1) + "k";
-      const digits = Math.min(3, Math.max(0, -Math.floor(Math.log10(increment || 1))));
+      let digits = 0;  // as many decimals as the step needs: 2.5 → 1, 0.25 → 2
+      while (digits < 4 && Math.abs(Math.round(increment * 10 ** digits) - increment * 10 ** digits) > 1e-6) digits++;
       return value.toFixed(digits);
     },
   };

@@ -133,7 +133,7 @@ const Charts = (() => {
       legend: { live: true },
       scales: { x: { time: true, range: [ctx.g.from, ctx.g.to] }, y: { range: scaleRange(panel, ctx) } },
       axes: [
-        { space: 90, size: 44, font: "12px system-ui, sans-serif", values: timeTicks,
+        { space: 90, size: 50, font: "12px system-ui, sans-serif", values: timeTicks,
           label: `time (${Fmt.zoneShort()})`, labelSize: 18, labelFont: "12px system-ui, sans-serif" },
         { splits: ySplits(panel), font: "12px system-ui, sans-serif",
           values: (u, splits) => splits.map(v => `${Fmt.tick(v, panel.ticks[2])} ${panel.unit}`),

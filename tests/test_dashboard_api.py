@@ -285,7 +285,10 @@ def test_bands_are_the_observations_open_in_the_range(board, seeded, pg_dsn, sch
     status, body, _ = _get(board.url + "api/bands?range=1h&cache=shop")
     (band,) = body["bands"]
     assert status == 200 and band["id"] == obs_id and band["status"] == "open" and band["metric"] == "p95_response_time_ms"
-    assert datetime.fromisoformat(band["start"]) <= datetime.fromisoformat(band["end"]) and band["window_start"] is None
+    start_at, window_start = datetime.fromisoformat(band["start"]), datetime.fromisoformat(band["window_start"])
+    assert start_at <= datetime.fromisoformat(band["end"])
+    # the rule's 15 minutes before the last complete minute, 1 minute (audit_lag) before it opened
+    assert window_start == start_at.replace(second=0, microsecond=0) - timedelta(minutes=1 + 15)
     with psycopg.connect(pg_dsn, autocommit=True) as conn:  # resolved before the range: no longer a band
         conn.execute(f'UPDATE "{schema}".cache_auditor_observations SET status = \'resolved\','
                      " first_seen_at = now() - interval '3 hours', resolved_at = now() - interval '2 hours'")

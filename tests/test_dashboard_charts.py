@@ -276,6 +276,10 @@ def test_utc_and_local_time_are_switched_and_named(board, page):
     local = minute + timedelta(hours=3, minutes=30)
     assert _legend(page, "hit")["time"] == f"{local.day} {local:%b %H:%M} {TIMEZONE}"
     assert "tz=local" in page.url
+    page.goto(dashboard.url + "#range=24h&cache=checkout")  # an edited link: the page follows it
+    page.wait_for_selector("#ranges button[data-range='24h'][aria-pressed='true']")
+    page.wait_for_selector("#zone button[data-zone='utc'][aria-pressed='true']")
+    page.wait_for_function(f"() => {_chart(page, 'hit')}.scales.x.max - {_chart(page, 'hit')}.scales.x.min === 86400")
 
 
 def test_an_observation_band_appears_when_the_auditor_opens_one(board, page, pg_dsn):

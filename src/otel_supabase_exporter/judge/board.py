@@ -109,14 +109,17 @@ def observation_list(cur: Cursor, schema: str, *, status: str, cache: str | None
 def observation_bands(cur: Cursor, schema: str, span: "Span", *, cache: str | None) -> list[dict[str, Any]]:
     """Observations that were open at some time in the span: each with the time it opened (``start``),
     the time it was resolved, or the database's now if it is still open (``end``), and the start of the
-    window whose judgement opened it (``window_start``, if recorded)."""
+    window the auditor judged when it opened it (``window_start``: the rule's window before the last
+    complete minute ``audit_lag`` before ``start``, as ``run_auditor`` judges; NULL for an unknown rule)."""
     cur.execute(sql.SQL(
-        "SELECT id, severity, category, cache_name, implementation_type, rule, metric, message, status,"
-        " acknowledged, first_seen_at AS start, coalesce(resolved_at, now()) AS end,"
-        " (details ->> 'window_start')::timestamptz AS window_start"
-        " FROM {} WHERE first_seen_at < %(to)s AND coalesce(resolved_at, now()) >= %(from)s"
-        " AND (%(c)s::text IS NULL OR cache_name = %(c)s) ORDER BY first_seen_at, id LIMIT 500").format(
-        _fn(schema, "cache_auditor_observations")), {"from": span.begin, "to": span.end, "c": cache})
+        "SELECT o.id, o.severity, o.category, o.cache_name, o.implementation_type, o.rule, o.metric, o.message,"
+        " o.status, o.acknowledged, o.first_seen_at AS start, coalesce(o.resolved_at, now()) AS end,"
+        " date_trunc('minute', o.first_seen_at - s.audit_lag) - r.window_length AS window_start"
+        " FROM {o} AS o LEFT JOIN {r} AS r ON r.rule = o.rule CROSS JOIN {s} AS s"
+        " WHERE o.first_seen_at < %(to)s AND coalesce(o.resolved_at, now()) >= %(from)s"
+        " AND (%(c)s::text IS NULL OR o.cache_name = %(c)s) ORDER BY o.first_seen_at, o.id LIMIT 500").format(
+        o=_fn(schema, "cache_auditor_observations"), r=_fn(schema, "auditor_rules"),
+        s=_fn(schema, "maintenance_settings")), {"from": span.begin, "to": span.end, "c": cache})
     return cur.fetchall()
 
 

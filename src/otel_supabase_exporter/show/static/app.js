@@ -236,10 +236,10 @@ function follow() {
 
 function readHash() {
   const params = new URLSearchParams(location.hash.slice(1));
-  if (params.get("range")) state.range = params.get("range");
-  if (params.get("from") && params.get("to")) state.custom = { from: params.get("from"), to: params.get("to") };
+  state.range = params.get("range") || "1h";
+  state.custom = params.get("from") && params.get("to") ? { from: params.get("from"), to: params.get("to") } : null;
   if (params.get("cache")) state.cache = params.get("cache");
-  if (params.get("tz")) Fmt.setUtc(params.get("tz") !== "local");
+  Fmt.setUtc(params.get("tz") !== "local");
 }
 function writeHash() {
   const params = state.custom ? new URLSearchParams(state.custom) : new URLSearchParams({ range: state.range });
@@ -278,6 +278,8 @@ document.addEventListener("DOMContentLoaded", () => {
     b.addEventListener("click", () => { Fmt.setUtc(b.dataset.zone === "utc"); afterRangeChange(); });
   }
   $("#cache").addEventListener("change", e => { state.cache = e.target.value; writeHash(); reload(); });
+  // a link pasted or edited by hand (the page's own changes replace the hash without this event)
+  window.addEventListener("hashchange", () => { readHash(); markRange(); reload(); });
   let resizeTimer = null;
   window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(Charts.resize, 150); });
   reload();

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -20,12 +21,14 @@ import pytest
 from conftest import sql_rows
 from otel_supabase_exporter import Settings
 from otel_supabase_exporter.errors import ConfigurationError
+from otel_supabase_exporter.show import _http
 from otel_supabase_exporter.show.dashboard import Dashboard
 from otel_supabase_exporter.histogram import ExpHistogram
 from otel_supabase_exporter.rows import MinuteRow
 from otel_supabase_exporter.store.writer import PostgresWriter
 
 UTC = timezone.utc
+HOOK = Path(__file__).parent.parent / "hatch_build.py"  # the build hook that fetches the chart library
 
 
 def _get(url: str, headers: dict | None = None) -> tuple[int, dict, dict]:
@@ -99,8 +102,10 @@ def test_every_read_endpoint_answers_with_the_seeded_numbers(board, seeded):
     assert headers["X-Content-Type-Options"] == "nosniff"
 
     status, caches, _ = _get(board.url + "api/caches")
-    assert caches == {"reference_implementation": "legacy",
-                      "caches": [{"cache_name": "shop", "implementations": ["legacy", "new"]}]}
+    assert caches == {"reference_implementation": "legacy", "busiest": "shop",
+                      "caches": [{"cache_name": "shop", "implementations": ["legacy", "new"],
+                                  "operations_24h": 30 * (120 + 121)}]}
+    assert health["charts"]["name"] == "uPlot" and health["charts"]["present"] is True
 
     status, series, _ = _get(board.url + "api/series?range=1h&cache=shop")
     assert status == 200 and series["bucket_seconds"] == 60 and series["source"] == "1-minute rows"
@@ -110,6 +115,9 @@ def test_every_read_endpoint_answers_with_the_seeded_numbers(board, seeded):
     assert {p["operations"] for p in by_impl["new"]} == {80 + 20 + 20 + 1}
     assert {round(p["p95_ms"] / q["p95_ms"], 9) for p, q in zip(by_impl["new"], by_impl["legacy"])} == {2.0}
     assert by_impl["legacy"][0]["t"] == start.isoformat()
+    # the minute the database is in is still being written: the page leaves it out of the lines
+    now = datetime.fromisoformat(health["database_time"])
+    assert series["complete_before"] == now.replace(second=0, microsecond=0).isoformat()
 
     # a custom window and bucket: 3 buckets of 10 minutes
     q = f"from={start.isoformat()}&to={(start + timedelta(minutes=30)).isoformat()}&bucket=10m&implementation=new"
@@ -155,6 +163,7 @@ def test_every_read_endpoint_answers_with_the_seeded_numbers(board, seeded):
     ("api/nothing", 404, "no such page"),
     ("api/series?cache=x%27%3B%20DROP%20TABLE%20cache_metrics%3B--", 404, "unknown cache \"x'; DROP TABLE"),
     ("api/observations/1/ack", 405, "POST"),
+    ("api/bands?range=1y", 400, "range: one of"),
 ])
 def test_bad_parameters_get_clear_4xx_errors(board, seeded, path, status, fragment):
     got, body, _ = _get(board.url + path)
@@ -253,11 +262,51 @@ def test_database_down_is_a_503_without_the_password(schema):
 
 
 def test_static_assets_ship_in_the_package(board):
-    for path, kind in (("", "text/html"), ("static/app.js", "text/javascript"), ("static/style.css", "text/css")):
+    pages = [("", "text/html"), ("static/style.css", "text/css")] + [
+        (f"static/{name}.js", "text/javascript") for name in ("app", "charts", "format", "observations")]
+    for path, kind in pages:
         with urllib.request.urlopen(board.url + path, timeout=5) as response:
             body = response.read().decode()
             assert response.headers["Content-Type"].startswith(kind)
-            assert "http://" not in body.replace("http://www.w3.org/2000/svg", "") and "https://" not in body
+            assert "http://" not in body and "https://" not in body
+    # the chart library the build fetched (hatch_build.py), served from the package
+    manifest = json.loads((Path(_http.__file__).parent / "static" / "vendor" / "vendor.json").read_text())
+    for path, kind in (("static/vendor/uPlot.iife.min.js", "text/javascript"), ("static/vendor/uPlot.min.css",
+                                                                                 "text/css")):
+        with urllib.request.urlopen(board.url + path, timeout=5) as response:
+            assert response.headers["Content-Type"].startswith(kind)
+            body = response.read()
+        assert len(body) > 1000
+    assert body.decode().startswith(".uplot") and f'UPLOT_VERSION = "{manifest["version"]}"' in HOOK.read_text()
+
+
+def test_bands_are_the_observations_open_in_the_range(board, seeded, pg_dsn, schema):
+    start, obs_id = seeded
+    status, body, _ = _get(board.url + "api/bands?range=1h&cache=shop")
+    (band,) = body["bands"]
+    assert status == 200 and band["id"] == obs_id and band["status"] == "open" and band["metric"] == "p95_response_time_ms"
+    start_at, window_start = datetime.fromisoformat(band["start"]), datetime.fromisoformat(band["window_start"])
+    assert start_at <= datetime.fromisoformat(band["end"])
+    # the rule's 15 minutes before the last complete minute, 1 minute (audit_lag) before it opened
+    assert window_start == start_at.replace(second=0, microsecond=0) - timedelta(minutes=1 + 15)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:  # resolved before the range: no longer a band
+        conn.execute(f'UPDATE "{schema}".cache_auditor_observations SET status = \'resolved\','
+                     " first_seen_at = now() - interval '3 hours', resolved_at = now() - interval '2 hours'")
+    assert _get(board.url + "api/bands?range=1h&cache=shop")[1]["bands"] == []
+    (band,) = _get(board.url + "api/bands?range=24h&cache=shop")[1]["bands"]
+    assert band["status"] == "resolved" and band["end"] < body["to"]
+    assert _get(board.url + "api/bands?range=24h&cache=other")[1]["bands"] == []
+
+
+def test_without_the_built_chart_library_the_page_says_what_to_run(board, monkeypatch, tmp_path):
+    static = Path(_http.__file__).parent / "static"
+    for name in ("index.html", "app.js", "style.css"):
+        (tmp_path / name).write_bytes((static / name).read_bytes())
+    monkeypatch.setattr(_http, "STATIC", tmp_path)  # a source tree nobody built: no vendor/
+    status, body, headers = _get(board.url + "static/vendor/uPlot.iife.min.js")
+    assert status == 404 and "pip install -e ." in body["error"] and headers["Content-Type"] == "application/json"
+    status, health, _ = _get(board.url + "api/health")
+    assert health["charts"]["present"] is False and "pip install -e ." in health["charts"]["fix"]
 
 
 def _serve(args: list[str], env: dict[str, str], until: str, timeout: float = 90) -> tuple[subprocess.Popen, str]:

@@ -12,8 +12,8 @@ from psycopg import sql
 
 from ..settings import validate_identifier
 
-__all__ = ["CHANNEL", "Span", "acknowledge", "cache_list", "comparison", "database_time", "is_known", "listen",
-           "observation_list", "series_rows"]
+__all__ = ["CHANNEL", "Span", "acknowledge", "cache_activity", "cache_list", "comparison", "database_time",
+           "is_known", "listen", "observation_bands", "observation_list", "series_rows"]
 
 # The channel every NOTIFY of the schema goes to (``notify_channel()`` in SQL).
 CHANNEL = "otel_supabase_exporter"
@@ -55,6 +55,15 @@ def cache_list(cur: Cursor, schema: str) -> tuple[list[dict[str, Any]], str]:
     return rows, cur.fetchone()["reference_implementation"]
 
 
+def cache_activity(cur: Cursor, schema: str) -> dict[str, int]:
+    """Operations per cache over the last 24 hours (1-minute rows), busiest first."""
+    cur.execute(sql.SQL(
+        "SELECT cache_name, sum(hits + misses + sets + deletes + errors)::bigint AS operations FROM {m}"
+        " WHERE minute_window > now() - interval '24 hours' GROUP BY 1 ORDER BY 2 DESC, 1").format(
+        m=_fn(schema, "cache_metrics_1min")))
+    return {r["cache_name"]: r["operations"] for r in cur.fetchall()}
+
+
 @dataclass(frozen=True)
 class Span:
     """A time range [begin, end) read in buckets of ``step`` (one bucket when ``step`` is None)."""
@@ -94,6 +103,23 @@ def observation_list(cur: Cursor, schema: str, *, status: str, cache: str | None
         " ORDER BY status = 'open' DESC,"
         "          CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, first_seen_at DESC"
         " LIMIT %(n)s").format(_fn(schema, "cache_auditor_observations")), {"s": status, "c": cache, "n": limit})
+    return cur.fetchall()
+
+
+def observation_bands(cur: Cursor, schema: str, span: "Span", *, cache: str | None) -> list[dict[str, Any]]:
+    """Observations that were open at some time in the span: each with the time it opened (``start``),
+    the time it was resolved, or the database's now if it is still open (``end``), and the start of the
+    window the auditor judged when it opened it (``window_start``: the rule's window before the last
+    complete minute ``audit_lag`` before ``start``, as ``run_auditor`` judges; NULL for an unknown rule)."""
+    cur.execute(sql.SQL(
+        "SELECT o.id, o.severity, o.category, o.cache_name, o.implementation_type, o.rule, o.metric, o.message,"
+        " o.status, o.acknowledged, o.first_seen_at AS start, coalesce(o.resolved_at, now()) AS end,"
+        " date_trunc('minute', o.first_seen_at - s.audit_lag) - r.window_length AS window_start"
+        " FROM {o} AS o LEFT JOIN {r} AS r ON r.rule = o.rule CROSS JOIN {s} AS s"
+        " WHERE o.first_seen_at < %(to)s AND coalesce(o.resolved_at, now()) >= %(from)s"
+        " AND (%(c)s::text IS NULL OR o.cache_name = %(c)s) ORDER BY o.first_seen_at, o.id LIMIT 500").format(
+        o=_fn(schema, "cache_auditor_observations"), r=_fn(schema, "auditor_rules"),
+        s=_fn(schema, "maintenance_settings")), {"from": span.begin, "to": span.end, "c": cache})
     return cur.fetchall()
 
 

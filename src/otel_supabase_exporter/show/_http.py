@@ -18,16 +18,34 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..errors import ApiError
 
-__all__ = ["Handler"]
+__all__ = ["Handler", "chart_library"]
 
 _log = logging.getLogger("otel_supabase_exporter.show.dashboard")
 
 MAX_BODY = 4096
+JS, CSS = "text/javascript; charset=utf-8", "text/css; charset=utf-8"
+# the package's static folder; vendor/ in it is written by the build (hatch_build.py), not kept in git
+STATIC = resources.files(__package__).joinpath("static")
+VENDOR_FILES = ("uPlot.iife.min.js", "uPlot.min.css")
+VENDOR_MISSING = ("the chart library (uPlot) is not in this installation: it is fetched when the package is "
+                  "built, so run `pip install -e .` in the source tree (or install the wheel)")
 _STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
-    "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
-    "/static/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/static/style.css": ("style.css", CSS),
+    **{f"/static/{name}": (name, JS) for name in ("app.js", "charts.js", "format.js", "observations.js")},
+    "/static/vendor/uPlot.iife.min.js": ("vendor/uPlot.iife.min.js", JS),
+    "/static/vendor/uPlot.min.css": ("vendor/uPlot.min.css", CSS),
 }
+
+
+def chart_library() -> dict[str, Any]:
+    """What the build vendored (name, version, sha256), and whether its files are present."""
+    try:
+        info = json.loads(STATIC.joinpath("vendor", "vendor.json").read_text())
+    except (OSError, ValueError):
+        info = {"name": "uPlot"}
+    present = all(STATIC.joinpath("vendor", name).is_file() for name in VENDOR_FILES)
+    return {**info, "present": present, **({} if present else {"fix": VENDOR_MISSING})}
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
@@ -55,6 +73,7 @@ _ROUTES: dict[str, str] = {
     "/api/summary": "api_summary",
     "/api/compare": "api_compare",
     "/api/observations": "api_observations",
+    "/api/bands": "api_bands",
 }
 _ACK = re.compile(r"^/api/observations/(\d{1,18})/ack$")
 
@@ -118,7 +137,11 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if parts.path in _STATIC:
                 name, content_type = _STATIC[parts.path]
-                body = resources.files(__package__).joinpath("static", name).read_bytes()
+                try:
+                    body = STATIC.joinpath(*name.split("/")).read_bytes()
+                except FileNotFoundError:
+                    raise ApiError(HTTPStatus.NOT_FOUND, VENDOR_MISSING if name.startswith("vendor/")
+                                   else f"{name} is missing from the installation") from None
                 self._send(200, body, content_type, {"Cache-Control": "no-cache"})
             elif parts.path == "/api/events":
                 self._events()

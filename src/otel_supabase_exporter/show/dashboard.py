@@ -1,7 +1,8 @@
 """The live dashboard: a small HTTP server with a JSON API under ``/api/`` (reads through
-:mod:`..judge.board`), a page that draws its
-own charts (SVG; every asset ships in the package, nothing is fetched from the internet), and
-Server-Sent Events fed by the database's NOTIFYs so the page updates without reloading.
+:mod:`..judge.board`), a page whose charts are drawn by uPlot (fetched at a pinned version when the
+package is built, see ``hatch_build.py``; every asset ships in the package, nothing is fetched from
+the internet), and Server-Sent Events fed by the database's NOTIFYs so the page updates without
+reloading. docs/dashboard.md describes the page.
 
 Safe by default: it binds 127.0.0.1; every query is read-only and parameterised except
 acknowledging an observation; acknowledging needs a token whenever one is configured, and one
@@ -31,7 +32,7 @@ from ..redact import error_line
 from ..settings import Settings, is_loopback
 from ..store.connect import connect
 from ..store.connections import ConnectionCache
-from ._http import Handler
+from ._http import Handler, chart_library
 from ._params import RANGES, one, window
 
 __all__ = ["ENV_TOKEN", "RANGES", "Dashboard"]
@@ -139,16 +140,21 @@ class Dashboard:
     def api_health(self, params: dict) -> dict:
         with self._transaction() as cur:
             now = board.database_time(cur)
-        return {"status": "ok", "schema": self.schema, "database_time": now, "live": self.listening}
+        return {"status": "ok", "schema": self.schema, "database_time": now, "live": self.listening,
+                "charts": chart_library()}
 
     def api_caches(self, params: dict) -> dict:
         with self._transaction() as cur:
             rows, reference = board.cache_list(cur, self.schema)
+            activity = board.cache_activity(cur, self.schema)
         caches: dict[str, list[str]] = {}
         for r in rows:
             caches.setdefault(r["cache_name"], []).append(r["implementation_type"])
-        return {"reference_implementation": reference,
-                "caches": [{"cache_name": c, "implementations": impls} for c, impls in caches.items()]}
+        # the page starts on the busiest cache (most operations in the last 24 hours; ties: by name)
+        busiest = max(caches, key=lambda c: activity.get(c, 0), default=None)
+        return {"reference_implementation": reference, "busiest": busiest,
+                "caches": [{"cache_name": c, "implementations": impls, "operations_24h": activity.get(c, 0)}
+                           for c, impls in caches.items()]}
 
     def api_series(self, params: dict) -> dict:
         cache, implementation = one(params, "cache"), one(params, "implementation")
@@ -157,6 +163,7 @@ class Dashboard:
             self._known(cur, cache, implementation)
             rows = board.series_rows(cur, self.schema, board.Span(begin, end, step), cache=cache,
                                      implementation=implementation)
+            now = board.database_time(cur)
         series: dict[str, dict[str, list]] = {}
         for r in rows:
             key = f"{r['cache_name']}\x1f{r['implementation_type']}"
@@ -170,9 +177,11 @@ class Dashboard:
                 "avg_ms": r["avg_response_time_ms"], "cache_size": r["cache_size"],
                 "hits": r["hits"], "misses": r["misses"], "errors": r["errors"],
             })
+        # minutes before this one are complete; a bucket that ends after it is still being written
+        complete_before = min(end, now.replace(second=0, microsecond=0))
         return {"range": label, "from": begin, "to": end, "bucket_seconds": step.total_seconds(),
                 "source": "1-hour rows" if step >= timedelta(hours=1) and begin.minute == 0 else "1-minute rows",
-                "series": list(series.values())}
+                "complete_before": complete_before, "series": list(series.values())}
 
     def _whole(self, params: dict) -> tuple[board.Span, str]:
         """The range as one bucket, the current (partial) hour included. For ranges read from hour
@@ -216,6 +225,14 @@ class Dashboard:
         with self._transaction() as cur:
             rows = board.observation_list(cur, self.schema, status=status, cache=cache, limit=limit)
         return {"status": status, "observations": rows}
+
+    def api_bands(self, params: dict) -> dict:
+        """The observations open at some time in the range: the bands on the charts."""
+        cache = one(params, "cache")
+        begin, end, _, label = window(params)
+        with self._transaction() as cur:
+            rows = board.observation_bands(cur, self.schema, board.Span(begin, end), cache=cache)
+        return {"range": label, "from": begin, "to": end, "bands": rows}
 
     def api_acknowledge(self, observation_id: int, body: dict) -> dict:
         by = body.get("by")

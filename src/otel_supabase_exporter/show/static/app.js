@@ -1,85 +1,113 @@
-// The dashboard page: reads /api/, draws SVG charts, follows /api/events (Server-Sent Events).
+// The dashboard page: reads /api/, draws the charts (charts.js), the tables and the observations,
+// follows /api/events (Server-Sent Events) once the first load is done, unless ?live=0.
 "use strict";
 
-const state = { cache: null, range: "1h", caches: [], reference: "legacy", reloadTimer: null };
-const COLORS = ["var(--legacy)", "var(--new)", "var(--c3)", "var(--c4)"];
-const CHARTS = [
-  { id: "ops", title: "Operations per minute (average of each bucket)", metrics: ["ops_per_minute"] },
-  { id: "hit", title: "Hit rate (%)", metrics: ["hit_rate"], min: 0, max: 100 },
-  { id: "latency", title: "Latency (ms): p50 dotted, p95 solid, p99 dashed", metrics: ["p50_ms", "p95_ms", "p99_ms"], min: 0 },
-  { id: "errors", title: "Error rate (%)", metrics: ["error_rate"], min: 0 },
-  { id: "size", title: "Cache size (entries)", metrics: ["cache_size"], min: 0 },
-];
-const SVG = "http://www.w3.org/2000/svg";
+const state = {
+  cache: null, range: "1h", custom: null, caches: [], reference: "legacy", busiest: null,
+  reloadTimer: null, failures: 0, schema: null, charts: null, following: false, loading: null,
+};
+const chartContext = { bands: [], hidden: new Set(), reference: "legacy", onZoom: zoom, onBand: showBand };
+window.dashboard = { state, charts: Charts.instances, context: chartContext };
 
 function $(sel) { return document.querySelector(sel); }
 function el(tag, attrs = {}, text) {
-  const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
+  const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
   if (text !== undefined) node.textContent = text;
   return node;
 }
-function fmt(value, digits = 1) {
-  if (value === null || value === undefined) return "–";
-  if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString("en-US");
-  return Number(value).toFixed(digits);
-}
-function signed(value, digits = 1, unit = "") {
-  if (value === null || value === undefined) return "–";
-  const text = Number(value).toFixed(digits);
-  if (Number(text) === 0) return "±" + Math.abs(Number(text)).toFixed(digits) + unit;
-  return (value > 0 ? "+" : "") + text + unit;
-}
-function query(extra = {}) {
-  const params = new URLSearchParams({ range: state.range, ...extra });
+const api = Observations.api;
+
+function query() {
+  const params = state.custom ? new URLSearchParams(state.custom) : new URLSearchParams({ range: state.range });
   if (state.cache) params.set("cache", state.cache);
   return params.toString();
-}
-async function api(path, options) {
-  const response = await fetch(path, options);
-  const body = await response.json().catch(() => ({ error: response.statusText }));
-  if (!response.ok) { const e = new Error(body.error || response.statusText); e.status = response.status; throw e; }
-  return body;
 }
 function showError(message) {
   const box = $("#error");
   box.hidden = !message;
   box.textContent = message || "";
 }
+// what the reader can do about a failed load
+function advice(e, retryIn) {
+  const retry = `The page tries again by itself in ${retryIn} s.`;
+  if (e.status === undefined) {
+    return `The dashboard server does not answer (${e.message}): is \`otel-supabase-exporter dashboard\` still `
+      + `running? ${retry}`;
+  }
+  if (e.status === 503 && /not migrated/.test(e.message)) return `${e.message}. ${retry}`;
+  if (e.status === 503) {
+    return `The database does not answer: ${e.message}. ${retry} \`otel-supabase-exporter doctor\` checks the `
+      + "connection and the schema.";
+  }
+  return `Could not load the data: ${e.message}. ${retry}`;
+}
+
+async function loadHealth() {
+  try {
+    const health = await api("/api/health");
+    state.schema = health.schema;
+    state.charts = health.charts || null;
+    $("#footer").replaceChildren("Data from PostgreSQL schema ", el("code", { id: "schema" }, health.schema),
+      "; JSON API under ", el("code", {}, "/api/"), ".");
+  } catch (e) {
+    $("#footer").textContent = "The database is not reachable right now: the schema is shown once it answers. "
+      + "JSON API under /api/.";
+    throw e;
+  }
+}
 
 async function loadCaches() {
   const data = await api("/api/caches");
   state.caches = data.caches;
-  state.reference = data.reference_implementation;
+  state.reference = chartContext.reference = data.reference_implementation;
+  state.busiest = data.busiest || (data.caches[0] && data.caches[0].cache_name) || null;
   const select = $("#cache");
-  select.replaceChildren(...data.caches.map(c => el("option", { value: c.cache_name }, c.cache_name)));
+  select.replaceChildren(...data.caches.map(c => el("option", { value: c.cache_name },
+    `${c.cache_name} (${Fmt.number(c.operations_24h || 0, 0)} ops in 24 h)`)));
   if (!data.caches.length) { state.cache = null; return; }
-  if (!state.cache || !data.caches.some(c => c.cache_name === state.cache)) state.cache = data.caches[0].cache_name;
+  if (!state.cache || !data.caches.some(c => c.cache_name === state.cache)) state.cache = state.busiest;
   select.value = state.cache;
 }
 
 async function reload() {
+  clearTimeout(state.reloadTimer);
   try {
+    if (!state.schema) await loadHealth();
     await loadCaches();
     const empty = !state.caches.length;
     $("#empty").hidden = !empty;
     $("#overview").hidden = empty;
-    $("#charts").hidden = empty;
-    if (empty) { await loadObservations(); showError(""); return; }
-    const [series, summary, compare] = await Promise.all([
-      api("/api/series?" + query()), api("/api/summary?" + query()), api("/api/compare?" + query()),
-    ]);
-    renderSummary(summary);
-    renderCompare(compare);
-    renderCharts(series);
-    await loadObservations();
-    $("#range-label").textContent = `${new Date(series.from).toLocaleString()} – ${new Date(series.to).toLocaleString()}, `
-      + `${series.bucket_seconds / 60} min buckets from ${series.source}`;
-    $("#updated").textContent = "updated " + new Date().toLocaleTimeString();
-    document.body.dataset.loaded = String(Date.now());
+    $("#charts-section").hidden = empty;
+    if (!empty) {
+      const q = query();
+      const [series, summary, compare, bands] = await Promise.all([
+        api("/api/series?" + q), api("/api/summary?" + q), api("/api/compare?" + q), api("/api/bands?" + q),
+      ]);
+      renderSummary(summary);
+      renderCompare(compare);
+      renderCharts(series, bands.bands);
+      $("#range-label").textContent = `${Fmt.full(series.from)} – ${Fmt.full(series.to)}, `
+        + `${series.bucket_seconds / 60} min buckets from ${series.source}`;
+      fillCustom(series.from, series.to);
+    }
+    await Observations.load($("#observations"), $("#no-observations"), reload);
+    $("#updated").textContent = "updated " + Fmt.hm(Date.now() / 1000) + " " + Fmt.zoneShort();
+    state.failures = 0;
     showError("");
+    document.body.dataset.loaded = String(Date.now());
+    if (!state.following) follow();
   } catch (e) {
-    showError(`Could not load data: ${e.message}`);
+    if (e.status === 404 && /unknown cache/.test(e.message) && state.cache !== state.busiest) {
+      state.cache = null;  // a cache from an old link: start over on the busiest one
+      writeHash();
+      scheduleReload(0);
+      return;
+    }
+    state.failures += 1;
+    const wait = Math.min(30, 2 ** state.failures);
+    showError(advice(e, wait));
+    scheduleReload(wait * 1000);
   }
 }
 function scheduleReload(delay = 400) {
@@ -90,17 +118,22 @@ function scheduleReload(delay = 400) {
 function renderSummary(data) {
   $("#summary").dataset.from = data.from;
   $("#summary").dataset.to = data.to;
-  const body = $("#summary tbody");
-  body.replaceChildren(...data.rows.map(r => {
+  const none = !data.rows.length;
+  $("#no-range-data").hidden = !none;
+  $("#no-range-data").textContent = none ? `No operations of ${state.cache} in this range: choose a longer range `
+    + "(or the last hour, if the cache is running now)." : "";
+  $("#summary tbody").replaceChildren(...data.rows.map(r => {
     const row = el("tr", { "data-implementation": r.implementation_type });
     const cells = [
-      ["implementation", r.implementation_type, null], ["operations", r.total_operations, 0],
-      ["ops_per_minute", r.throughput_per_minute, 1], ["hit_rate", r.hit_rate, 1],
-      ["p50_ms", r.p50_response_time_ms, 3], ["p95_ms", r.p95_response_time_ms, 3], ["p99_ms", r.p99_response_time_ms, 3],
-      ["error_rate", r.error_rate, 2], ["cache_size", r.cache_size, 0],
+      ["implementation", "implementation", r.implementation_type, null], ["operations", "operations", r.total_operations, 0],
+      ["ops_per_minute", "ops/min", r.throughput_per_minute, 1], ["hit_rate", "hit %", r.hit_rate, 1],
+      ["p50_ms", "p50 ms", r.p50_response_time_ms, 3], ["p95_ms", "p95 ms", r.p95_response_time_ms, 3],
+      ["p99_ms", "p99 ms", r.p99_response_time_ms, 3], ["error_rate", "errors %", r.error_rate, 2],
+      ["cache_size", "cache size", r.cache_size, 0],
     ];
-    for (const [metric, value, digits] of cells) {
-      const td = el("td", { "data-metric": metric }, digits === null ? value : fmt(value, digits));
+    for (const [metric, label, value, digits] of cells) {
+      const td = el("td", { "data-metric": metric, "data-label": label },
+        digits === null ? value : Fmt.number(value, digits));
       if (digits !== null && value !== null && value !== undefined) td.dataset.value = String(value);
       row.append(td);
     }
@@ -109,21 +142,20 @@ function renderSummary(data) {
 }
 
 function renderCompare(data) {
-  const body = $("#compare tbody");
   $("#compare").hidden = !data.rows.length;
-  body.replaceChildren(...data.rows.map(r => {
+  $("#compare tbody").replaceChildren(...data.rows.map(r => {
     const row = el("tr", { "data-implementation": r.implementation_type });
     const cells = [
-      ["implementation", r.implementation_type], ["reference", r.reference_implementation],
-      ["hit_rate_diff", signed(r.hit_rate_diff, 1), r.hit_rate_diff, -1],
-      ["p50_diff_pct", signed(r.p50_diff_pct, 0, " %"), r.p50_diff_pct, 1],
-      ["p95_diff_pct", signed(r.p95_diff_pct, 0, " %"), r.p95_diff_pct, 1],
-      ["p99_diff_pct", signed(r.p99_diff_pct, 0, " %"), r.p99_diff_pct, 1],
-      ["error_rate_diff", signed(r.error_rate_diff, 2), r.error_rate_diff, 1],
-      ["throughput_diff_pct", signed(r.throughput_diff_pct, 0, " %"), r.throughput_diff_pct, 0],
+      ["implementation", "implementation", r.implementation_type], ["reference", "vs", r.reference_implementation],
+      ["hit_rate_diff", "hit rate (pts)", Fmt.signed(r.hit_rate_diff, 1), r.hit_rate_diff, -1],
+      ["p50_diff_pct", "p50", Fmt.signed(r.p50_diff_pct, 0, " %"), r.p50_diff_pct, 1],
+      ["p95_diff_pct", "p95", Fmt.signed(r.p95_diff_pct, 0, " %"), r.p95_diff_pct, 1],
+      ["p99_diff_pct", "p99", Fmt.signed(r.p99_diff_pct, 0, " %"), r.p99_diff_pct, 1],
+      ["error_rate_diff", "errors (pts)", Fmt.signed(r.error_rate_diff, 2), r.error_rate_diff, 1],
+      ["throughput_diff_pct", "throughput", Fmt.signed(r.throughput_diff_pct, 0, " %"), r.throughput_diff_pct, 0],
     ];
-    for (const [metric, text, value, badSign] of cells) {
-      const td = el("td", { "data-metric": metric }, text);
+    for (const [metric, label, text, value, badSign] of cells) {
+      const td = el("td", { "data-metric": metric, "data-label": label }, text);
       if (value !== undefined && value !== null) {
         td.dataset.value = String(value);
         if (badSign && value * badSign > 0) td.className = "worse";
@@ -135,149 +167,120 @@ function renderCompare(data) {
   }));
 }
 
-function renderCharts(data) {
-  const root = $("#charts");
-  const series = data.series;
-  const from = Date.parse(data.from), to = Date.parse(data.to);
-  root.replaceChildren(...CHARTS.map(spec => chart(spec, series, from, to)));
-}
-
-function chart(spec, series, from, to) {
-  const W = 600, H = 180, L = 48, R = 8, T = 8, B = 20;
-  const figure = el("figure", { id: "chart-" + spec.id, "data-chart": spec.id });
-  figure.append(el("figcaption", {}, spec.title));
-  const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": spec.title });
-  const values = [];
-  for (const s of series) for (const p of s.points) for (const m of spec.metrics) if (p[m] !== null) values.push(p[m]);
-  let lo = spec.min !== undefined ? spec.min : Math.min(...values, 0);
-  let hi = spec.max !== undefined ? spec.max : Math.max(...values, 1e-9);
-  if (spec.max === undefined) hi = hi * 1.1;
-  const x = t => L + (W - L - R) * (t - from) / Math.max(1, to - from);
-  const y = v => T + (H - T - B) * (1 - (v - lo) / Math.max(1e-12, hi - lo));
-  svg.append(el("svg:line", { class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B }));
-  svg.append(el("svg:line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }));
-  svg.append(el("svg:text", { x: L - 4, y: T + 8, "text-anchor": "end" }, fmt(hi, hi < 10 ? 2 : 0)));
-  svg.append(el("svg:text", { x: L - 4, y: H - B, "text-anchor": "end" }, fmt(lo, 0)));
-  svg.append(el("svg:text", { x: L, y: H - 4 }, new Date(from).toLocaleString()));
-  svg.append(el("svg:text", { x: W - R, y: H - 4, "text-anchor": "end" }, new Date(to).toLocaleString()));
-  const legend = el("div", { class: "legend" });
-  const others = series.filter(s => s.implementation_type !== state.reference).map(s => s.implementation_type);
-  series.forEach(s => {
-    const j = others.indexOf(s.implementation_type);
-    const color = j < 0 ? COLORS[0] : COLORS[1 + (j % (COLORS.length - 1))];
-    const swatch = el("span");
-    const box = el("i", { class: "swatch" });
-    box.style.background = color;  // CSSOM, allowed by the page's Content-Security-Policy (inline styles are not)
-    swatch.append(box, s.implementation_type);
-    legend.append(swatch);
-    for (const metric of spec.metrics) {
-      const group = el("svg:g", { "data-implementation": s.implementation_type, "data-metric": metric });
-      const pts = s.points.filter(p => p[metric] !== null && p[metric] !== undefined);
-      const line = el("svg:polyline", {
-        class: metric.replace("_ms", ""),
-        points: pts.map(p => `${x(Date.parse(p.t)).toFixed(1)},${y(p[metric]).toFixed(1)}`).join(" "),
-      });
-      line.style.stroke = color;
-      group.append(line);
-      for (const p of pts) {
-        const dot = el("svg:circle", { cx: x(Date.parse(p.t)).toFixed(1), cy: y(p[metric]).toFixed(1), r: 1.6,
-          "data-t": p.t, "data-value": String(p[metric]) });
-        dot.style.fill = color;
-        dot.append(el("svg:title", {}, `${s.implementation_type} ${metric} ${fmt(p[metric], 3)} at ${new Date(p.t).toLocaleString()}`));
-        group.append(dot);
-      }
-      svg.append(group);
-    }
-  });
-  figure.append(svg, legend);
-  return figure;
-}
-
-async function loadObservations() {
-  const data = await api("/api/observations?status=open&limit=200");
-  const list = $("#observations");
-  $("#no-observations").hidden = data.observations.length > 0;
-  list.replaceChildren(...data.observations.map(o => {
-    const item = el("li", { class: o.severity, "data-id": String(o.id), "data-severity": o.severity,
-      "data-acknowledged": String(o.acknowledged) });
-    const head = el("div");
-    head.append(el("span", { class: "badge" }, o.severity), el("span", {}, `${o.category} · ${o.cache_name} (${o.implementation_type}) · ${o.rule}`));
-    const since = `since ${new Date(o.first_seen_at).toLocaleString()}, last seen ${new Date(o.last_seen_at).toLocaleTimeString()}`;
-    const meta = el("div", { class: "meta" }, since);
-    if (o.acknowledged) {
-      meta.append(el("span", { class: "ack" }, ` · acknowledged by ${o.acknowledged_by} at ${new Date(o.acknowledged_at).toLocaleString()}`));
-    } else {
-      const button = el("button", { type: "button", class: "ack-button" }, "acknowledge");
-      button.addEventListener("click", () => acknowledge(o.id));
-      meta.append(button);
-    }
-    item.append(head, el("p", { class: "message" }, o.message), el("p", { class: "recommendation" }, o.recommendation || ""), meta);
-    return item;
-  }));
-}
-
-async function acknowledge(id) {
-  let who = localStorage.getItem("ack-by") || "";
-  who = window.prompt("Acknowledge as (your name):", who);
-  if (!who) return;
-  localStorage.setItem("ack-by", who);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const headers = { "Content-Type": "application/json" };
-    const token = sessionStorage.getItem("dashboard-token");
-    if (token) headers.Authorization = "Bearer " + token;
-    try {
-      await api(`/api/observations/${id}/ack`, { method: "POST", headers, body: JSON.stringify({ by: who }) });
-      await loadObservations();
-      return;
-    } catch (e) {
-      if (e.status === 401 && attempt === 0) {
-        const entered = window.prompt("This dashboard needs its token to acknowledge:");
-        if (!entered) return;
-        sessionStorage.setItem("dashboard-token", entered);
-        continue;
-      }
-      showError(`Could not acknowledge: ${e.message}`);
-      return;
-    }
+function renderCharts(series, bands) {
+  const notice = $("#no-charts");
+  if (!Charts.available()) {
+    notice.hidden = false;
+    notice.textContent = "The charts are off: " + ((state.charts && state.charts.fix)
+      || "the chart library (uPlot) did not load; it is fetched when the package is built, so run "
+      + "`pip install -e .` in the source tree (or install the wheel)") + ". The tables above are complete.";
+    return;
   }
+  chartContext.bands = bands;
+  const drawn = series.series.length ? Charts.render($("#charts"), series, chartContext) : [];
+  if (!series.series.length) Charts.clear();
+  notice.hidden = series.series.length > 0;
+  notice.textContent = series.series.length ? "" : `Nothing to draw for ${state.cache} in this range: choose a `
+    + "longer range above, or zoom out.";
+  $("#charts").dataset.panels = drawn.map(p => p.id).join(" ");
+}
+
+function zoom(from, to) {
+  const minute = 60;
+  from = Math.floor(from / minute) * minute;
+  to = Math.max(from + minute, Math.ceil(to / minute) * minute);
+  state.custom = { from: new Date(from * 1000).toISOString(), to: new Date(to * 1000).toISOString() };
+  afterRangeChange();
+}
+function showBand(id) {
+  if (!Observations.show(id)) showError(`Observation ${id} is no longer open: \`otel-supabase-exporter observations `
+    + "--all\` lists it.");
+}
+function fillCustom(from, to) {
+  if (document.activeElement && document.activeElement.closest("#custom")) return;  // the reader is typing
+  $("#custom-from").value = Fmt.toInput(from);
+  $("#custom-to").value = Fmt.toInput(to);
+}
+function afterRangeChange() {
+  markRange();
+  writeHash();
+  reload();
 }
 
 function follow() {
+  if (new URLSearchParams(location.search).get("live") === "0") {
+    $("#live").className = "live off";
+    $("#live").textContent = "not live (?live=0)";
+    return;
+  }
+  state.following = true;
   const live = $("#live");
   const source = new EventSource("/api/events");
-  const mark = on => { live.className = "live " + (on ? "on" : "off"); live.textContent = on ? "live" : "reconnecting…"; };
+  let wasLive = null;
+  const mark = on => {
+    live.className = "live " + (on ? "on" : "off");
+    live.textContent = on ? "live" : "reconnecting…";
+    if (on && wasLive === false) scheduleReload(0);  // back after an outage: catch up at once
+    wasLive = on;
+  };
   source.addEventListener("status", e => mark(JSON.parse(e.data).live));
   source.addEventListener("minute", e => {
     const data = JSON.parse(e.data);
+    if (state.custom) return;  // a fixed range does not move
     if (!state.cache || data.caches.includes(state.cache)) scheduleReload();
     else if (!state.caches.some(c => data.caches.includes(c.cache_name))) scheduleReload(2000);
   });
-  source.addEventListener("observation", () => loadObservations().catch(err => showError(err.message)));
+  source.addEventListener("observation", () => scheduleReload());
   source.onerror = () => mark(false);
 }
 
 function readHash() {
   const params = new URLSearchParams(location.hash.slice(1));
-  if (params.get("range")) state.range = params.get("range");
+  state.range = params.get("range") || "1h";
+  state.custom = params.get("from") && params.get("to") ? { from: params.get("from"), to: params.get("to") } : null;
   if (params.get("cache")) state.cache = params.get("cache");
+  Fmt.setUtc(params.get("tz") !== "local");
 }
 function writeHash() {
-  const params = new URLSearchParams({ range: state.range });
+  const params = state.custom ? new URLSearchParams(state.custom) : new URLSearchParams({ range: state.range });
   if (state.cache) params.set("cache", state.cache);
-  history.replaceState(null, "", "#" + params.toString());
+  if (!Fmt.utc) params.set("tz", "local");
+  history.replaceState(null, "", location.pathname + location.search + "#" + params.toString());
 }
 function markRange() {
-  for (const b of document.querySelectorAll("#ranges button")) b.setAttribute("aria-pressed", String(b.dataset.range === state.range));
+  for (const b of document.querySelectorAll("#ranges button")) {
+    b.setAttribute("aria-pressed", String(!state.custom && b.dataset.range === state.range));
+  }
+  $("#unzoom").hidden = !state.custom;
+  for (const b of document.querySelectorAll("#zone button")) {
+    b.setAttribute("aria-pressed", String((b.dataset.zone === "utc") === Fmt.utc));
+  }
+  $("#zone-name").textContent = `times in ${Fmt.zoneLabel()}`;
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   readHash();
   markRange();
   for (const b of document.querySelectorAll("#ranges button")) {
-    b.addEventListener("click", () => { state.range = b.dataset.range; markRange(); writeHash(); reload(); });
+    b.addEventListener("click", () => { state.range = b.dataset.range; state.custom = null; afterRangeChange(); });
+  }
+  $("#unzoom").addEventListener("click", () => { state.custom = null; afterRangeChange(); });
+  $("#custom").addEventListener("submit", e => {
+    e.preventDefault();
+    const from = Fmt.fromInput($("#custom-from").value), to = Fmt.fromInput($("#custom-to").value);
+    if (!from || !to) { showError("Custom range: give both times (from and to)."); return; }
+    if (Date.parse(to) <= Date.parse(from)) { showError("Custom range: “to” must be after “from”."); return; }
+    state.custom = { from, to };
+    document.activeElement.blur();
+    afterRangeChange();
+  });
+  for (const b of document.querySelectorAll("#zone button")) {
+    b.addEventListener("click", () => { Fmt.setUtc(b.dataset.zone === "utc"); afterRangeChange(); });
   }
   $("#cache").addEventListener("change", e => { state.cache = e.target.value; writeHash(); reload(); });
-  api("/api/health").then(h => { $("#schema").textContent = h.schema; }).catch(() => {});
+  // a link pasted or edited by hand (the page's own changes replace the hash without this event)
+  window.addEventListener("hashchange", () => { readHash(); markRange(); reload(); });
+  let resizeTimer = null;
+  window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(Charts.resize, 150); });
   reload();
-  follow();
 });

@@ -27,7 +27,7 @@ POINTS_JS = """([impl, metric]) => {
   const out = [];
   for (const {u, panel} of window.dashboard.charts.values()) {
     panel.lines.forEach((l, j) => {
-      if (l.implementation !== impl || l.metric !== metric) return;
+      if (l.expected || l.implementation !== impl || l.metric !== metric) return;
       u.data[0].forEach((t, i) => { if (u.data[j + 1][i] !== null) out.push([t, u.data[j + 1][i]]); });
     });
   }

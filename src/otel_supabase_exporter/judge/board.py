@@ -12,7 +12,7 @@ from psycopg import sql
 
 from ..settings import validate_identifier
 
-__all__ = ["CHANNEL", "Span", "acknowledge", "cache_activity", "cache_list", "comparison", "database_time",
+__all__ = ["CHANNEL", "Span", "acknowledge", "cache_activity", "cache_list", "comparison", "database_time", "expected_rows",
            "is_known", "listen", "observation_bands", "observation_list", "series_rows"]
 
 # The channel every NOTIFY of the schema goes to (``notify_channel()`` in SQL).
@@ -120,6 +120,26 @@ def observation_bands(cur: Cursor, schema: str, span: "Span", *, cache: str | No
         " AND (%(c)s::text IS NULL OR o.cache_name = %(c)s) ORDER BY o.first_seen_at, o.id LIMIT 500").format(
         o=_fn(schema, "cache_auditor_observations"), r=_fn(schema, "auditor_rules"),
         s=_fn(schema, "maintenance_settings")), {"from": span.begin, "to": span.end, "c": cache})
+    return cur.fetchall()
+
+
+def expected_rows(cur: Cursor, schema: str, span: "Span", *, cache: str) -> list[dict[str, Any]]:
+    """What the auditor expects of each bucket of the span, per implementation of ``cache``: the
+    active baseline it would judge the bucket against (the bucket's hour of the week at its middle,
+    else the overall one, as ``run_auditor`` chooses). Today's baselines drawn over the whole span:
+    where the span is older than the baseline window they are what is expected now, not then."""
+    cur.execute(sql.SQL(
+        "SELECT g.t AS bucket_start, b.implementation_type, b.hour_of_week, b.hit_rate, b.error_rate,"
+        " b.throughput_per_minute, b.p50_response_time_ms, b.p95_response_time_ms, b.p99_response_time_ms"
+        " FROM generate_series(%(from)s::timestamptz, %(to)s::timestamptz - %(step)s::interval,"
+        " %(step)s::interval) AS g(t)"
+        " CROSS JOIN LATERAL ("
+        "  SELECT DISTINCT ON (bl.implementation_type) bl.* FROM {b} AS bl"
+        "  WHERE bl.is_active AND bl.cache_name = %(c)s"
+        "  AND (bl.hour_of_week IS NULL OR bl.hour_of_week = {how}(g.t + %(step)s::interval / 2))"
+        "  ORDER BY bl.implementation_type, bl.hour_of_week NULLS LAST) AS b"
+        " ORDER BY 1, 2").format(b=_fn(schema, "cache_baseline_metrics"), how=_fn(schema, "hour_of_week")),
+        {"from": span.begin, "to": span.end, "step": span.bucket, "c": cache})
     return cur.fetchall()
 
 

@@ -161,8 +161,9 @@ class Dashboard:
         begin, end, step, label = window(params)
         with self._transaction() as cur:
             self._known(cur, cache, implementation)
-            rows = board.series_rows(cur, self.schema, board.Span(begin, end, step), cache=cache,
-                                     implementation=implementation)
+            span = board.Span(begin, end, step)
+            rows = board.series_rows(cur, self.schema, span, cache=cache, implementation=implementation)
+            expected = board.expected_rows(cur, self.schema, span, cache=cache) if cache else []
             now = board.database_time(cur)
         series: dict[str, dict[str, list]] = {}
         for r in rows:
@@ -177,6 +178,15 @@ class Dashboard:
                 "avg_ms": r["avg_response_time_ms"], "cache_size": r["cache_size"],
                 "hits": r["hits"], "misses": r["misses"], "errors": r["errors"],
             })
+        # the baseline the auditor judges each bucket against (a cache's series only)
+        for r in expected:
+            s = series.get(f"{cache}\x1f{r['implementation_type']}")
+            if s is not None:
+                s.setdefault("expected", []).append({
+                    "t": r["bucket_start"], "hour_of_week": r["hour_of_week"], "hit_rate": r["hit_rate"],
+                    "error_rate": r["error_rate"], "ops_per_minute": r["throughput_per_minute"],
+                    "p50_ms": r["p50_response_time_ms"], "p95_ms": r["p95_response_time_ms"],
+                    "p99_ms": r["p99_response_time_ms"]})
         # minutes before this one are complete; a bucket that ends after it is still being written
         complete_before = min(end, now.replace(second=0, microsecond=0))
         return {"range": label, "from": begin, "to": end, "bucket_seconds": step.total_seconds(),

@@ -52,12 +52,19 @@ const Charts = (() => {
     const overlay = (metric, digits) => series.map(s => ({
       label: s.implementation_type, implementation: s.implementation_type, metric, stroke: color(s), width: 2,
       digits, values: column(g, s.points, metric) }));
+    // the baseline the auditor judges a bucket against, thin and dotted in the series' colour
+    const expected = (s, metric, digits, stroke, label) => ({
+      label: `${label} expected`, implementation: s.implementation_type, metric, expected: true, stroke,
+      width: 1.25, dash: [2, 3], digits, values: column(g, s.expected || [], metric) });
+    const withExpected = (metric, digits) => [...overlay(metric, digits), ...series
+      .map(s => expected(s, metric, digits, color(s), s.implementation_type))
+      .filter(l => known(l.values))];
     const list = [
-      { id: "hit", title: "Hit rate", unit: "%", lines: overlay("hit_rate", 1), range: "percent",
+      { id: "hit", title: "Hit rate", unit: "%", lines: withExpected("hit_rate", 1), range: "percent",
         empty: "No lookups (gets) in this range, so no hit rate: only sets, deletes or errors were counted." },
-      { id: "ops", title: "Throughput", unit: "ops/min", lines: overlay("ops_per_minute", 0), range: "zero",
+      { id: "ops", title: "Throughput", unit: "ops/min", lines: withExpected("ops_per_minute", 0), range: "zero",
         empty: "No complete bucket in this range yet: wait a minute, or choose a longer range." },
-      { id: "errors", title: "Error rate", unit: "%", lines: overlay("error_rate", 2), range: "errors",
+      { id: "errors", title: "Error rate", unit: "%", lines: withExpected("error_rate", 2), range: "errors",
         empty: "No complete bucket in this range yet: wait a minute, or choose a longer range." },
     ];
     series.forEach((s, i) => list.push({
@@ -65,8 +72,9 @@ const Charts = (() => {
       title: `Latency · ${s.implementation_type}`, unit: "ms", range: "latency",
       empty: `No latency measured for ${s.implementation_type} in this range: its operations arrived as counts `
         + "without durations.",
-      lines: PERCENTILES.map(p => ({ ...p, implementation: s.implementation_type, digits: 3,
-        values: column(g, s.points, p.metric) })) }));
+      lines: [...PERCENTILES.map(p => ({ ...p, implementation: s.implementation_type, digits: 3,
+        values: column(g, s.points, p.metric) })), expected(s, "p95_ms", 3, PERCENTILES[1].stroke, "p95")]
+        .filter(l => !l.expected || known(l.values)) }));
     const size = overlay("cache_size", 0);
     if (size.some(l => known(l.values))) {
       list.push({ id: "size", title: "Cache size", unit: "entries", lines: size.filter(l => known(l.values)),
@@ -221,11 +229,12 @@ const Charts = (() => {
     const out = u.root.closest("figure") && u.root.closest("figure").querySelector(".diff");
     if (!out || panel.kind === "latency") return;
     const i = u.cursor.idx;
-    const ref = panel.lines.findIndex(l => l.implementation === ctx.reference);
-    if (i === null || i === undefined || ref < 0 || panel.lines.length < 2) { out.textContent = ""; return; }
+    const ref = panel.lines.findIndex(l => l.implementation === ctx.reference && !l.expected);
+    const measured = panel.lines.filter(l => !l.expected);
+    if (i === null || i === undefined || ref < 0 || measured.length < 2) { out.textContent = ""; return; }
     const base = u.data[ref + 1][i];
     const rate = panel.unit === "%";
-    out.textContent = panel.lines.filter((l, j) => j !== ref).map(l => {
+    out.textContent = measured.filter(l => l !== panel.lines[ref]).map(l => {
       const v = u.data[panel.lines.indexOf(l) + 1][i];
       if (v === null || base === null) return `${l.label} vs ${ctx.reference}: –`;
       return rate ? `${l.label} − ${ctx.reference}: ${Fmt.signed(v - base, 2, " pts")}`
@@ -274,7 +283,7 @@ const Charts = (() => {
     }
     const figures = [];
     for (const panel of list) {
-      if (!panel.lines.some(l => known(l.values))) {  // nothing to draw: say why instead of an empty chart
+      if (!panel.lines.some(l => !l.expected && known(l.values))) {  // nothing measured: say why, no empty chart
         const entry = instances.get(panel.id);
         if (entry) { entry.u.destroy(); instances.delete(panel.id); }
         const fig = figure(panel, ctx);

@@ -62,12 +62,10 @@ def _tarball() -> bytes:
 
 
 def vendor(root: Path) -> list[Path]:
-    """Write the vendored files under ``root``; returns their paths."""
+    """Write the vendored files under ``root``, from the checked tarball every time (files already
+    there are never trusted: an edited copy would otherwise ship); returns their paths."""
     target = root / VENDOR
     manifest = target / "vendor.json"
-    if manifest.exists() and json.loads(manifest.read_text()).get("sha256") == UPLOT_SHA256 \
-            and all((target / name).exists() for name in MEMBERS.values()):
-        return [target / name for name in (*MEMBERS.values(), "vendor.json")]
     data = _tarball()
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:

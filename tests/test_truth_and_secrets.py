@@ -136,3 +136,36 @@ def test_doctor_on_a_closed_port_keeps_the_password_and_the_message(password, ca
     if len(password) > 1:
         assert password not in out
     assert "connection" in out and "****" not in out.split("[FAIL] connection:")[1]
+
+
+def _secret_parts(password: str) -> list[str]:
+    import re as _re
+    return [password] + [p for p in _re.split(r"[@%]", password) if len(p) >= 4]
+
+
+@pytest.mark.parametrize("password", ["50%offSALE", "Tr0ub@dor99", "100%Sure", "a@b%zzTail"])
+@pytest.mark.parametrize("command", [["summary"], ["doctor"], ["migrate", "--dry-run"]])
+def test_a_password_libpq_would_misread_is_never_echoed(password, command, capsys, caplog):
+    """libpq quotes a bad percent-encoded token, and takes an unencoded '@' for the end of the
+    password (its tail becomes the host it names): the DSN is refused before libpq sees it."""
+    rc = main(["--dsn", f"postgresql://app:{password}@127.0.0.1:9/db", *command])
+    out = capsys.readouterr()
+    text = out.out + out.err + caplog.text
+    assert rc in (1, 2)
+    assert not [p for p in _secret_parts(password) if p in text], text
+    assert "%40" in text or "%25" in text  # and it says what to write instead
+
+
+def test_the_library_logs_no_part_of_a_password_libpq_would_misread(caplog, tmp_path, monkeypatch):
+    from otel_supabase_exporter import configure, instrument_cache
+
+    monkeypatch.setenv("OTEL_EXPORTER_SUPABASE_SPOOL_DIR", str(tmp_path))
+    password = "Tr0ub@dor99%zz"
+    telemetry = configure(f"postgresql://app:{password}@127.0.0.1:9/db", schema="s", service_name="svc",
+                          set_global=False)
+    cache = instrument_cache({}, name="c", tracer_provider=telemetry.tracer_provider,
+                             meter_provider=telemetry.meter_provider)
+    cache["k"] = 1
+    telemetry.shutdown()
+    assert "%40" in caplog.text or "%25" in caplog.text  # the refusal was logged, in words of its own
+    assert not [p for p in _secret_parts(password) if p in caplog.text], caplog.text

@@ -4,23 +4,45 @@ remote hosts, transaction-pooler-safe options."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import psycopg
 from psycopg import conninfo
 
 from .. import settings as env
+from ..errors import ConfigurationError
 from ..settings import Settings
 from .embedded import embedded_dsn
 
-__all__ = ["APPLICATION_NAME", "connect", "connection_kwargs", "needs_tls", "network_bounds", "resolve_dsn"]
+__all__ = ["APPLICATION_NAME", "check_dsn", "connect", "connection_kwargs", "needs_tls", "network_bounds",
+           "resolve_dsn"]
 
 APPLICATION_NAME = "otel-supabase-exporter"
 
 
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://(?P<authority>[^/?#]*)(?P<rest>.*)$", re.S)
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def check_dsn(dsn: str) -> str:
+    """``dsn``, if libpq will read its user and password as written; else a ConfigurationError
+    that names what to change and quotes none of it (libpq's own messages quote the offending
+    token, and with an unencoded ``@`` the password's tail becomes the host it names)."""
+    uri = _URI.match(dsn.strip())
+    if uri is None:
+        return dsn  # key=value form: libpq's messages about it quote no value
+    if uri["authority"].count("@") > 1:
+        raise ConfigurationError("the DSN's user or password holds an '@': write it as %40")
+    if _BAD_PERCENT.search(uri["authority"]) or _BAD_PERCENT.search(uri["rest"]):
+        raise ConfigurationError("the DSN holds a '%' that is not percent-encoding (two hex digits): "
+                                 "write a literal % as %25")
+    return dsn
+
+
 def resolve_dsn(settings: Settings) -> str:
-    """The configured DSN, or the embedded server's when none is configured."""
-    return settings.dsn or embedded_dsn(settings.embedded_dir)
+    """The configured DSN (checked: :func:`check_dsn`), or the embedded server's when none is configured."""
+    return check_dsn(settings.dsn) if settings.dsn else embedded_dsn(settings.embedded_dir)
 
 
 def connection_kwargs(settings: Settings) -> dict[str, Any]:

@@ -5,6 +5,8 @@ row-level security does not stop; doctor fails, names them, and passes again onc
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 
 from otel_supabase_exporter.judge.health import exposure
@@ -46,7 +48,7 @@ def test_doctor_fails_when_the_guides_grants_let_anon_write(supabase_like):  # n
 
     # the fix the check prints, then reads granted back: doctor no longer fails
     with psycopg.connect(owner_dsn, autocommit=True) as conn:
-        conn.execute(f"REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA {schema} FROM anon, authenticated")
+        conn.execute(f"REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA {schema} FROM PUBLIC, anon, authenticated")
         conn.execute(f"REVOKE TRUNCATE, TRIGGER ON ALL TABLES IN SCHEMA {schema} FROM anon, authenticated")
         conn.execute(f"GRANT EXECUTE ON FUNCTION {schema}.get_cache_performance_summary(text, interval) TO anon")
     check = _public_access(owner_dsn, schema)
@@ -63,3 +65,9 @@ def test_doctor_fails_for_an_ordinary_writing_function_granted_to_authenticated(
     check = _public_access(owner_dsn, schema)
     # a new function is executable by PUBLIC until revoked: anon too
     assert check.ok is False and f"{schema}.forget() (anon, authenticated)" in check.detail
+    # the fix doctor prints, run as printed, takes it back (a new function's PUBLIC grant included)
+    fix = re.search(r"\((REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA \S+ FROM [^;]+);", check.detail).group(1)
+    assert "PUBLIC" in fix
+    with psycopg.connect(owner_dsn, autocommit=True) as conn:
+        conn.execute(fix)
+    assert "forget()" not in (_public_access(owner_dsn, schema).detail or "")

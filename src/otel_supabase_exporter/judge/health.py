@@ -158,7 +158,7 @@ def exposure(conn: psycopg.Connection, schema: str) -> list[Check]:
                      "security (REVOKE EXECUTE, or `otel-supabase-exporter migrate` for the package's own)"]
                     if definers else []) + \
                    ([f"functions that may write (VOLATILE) are executable by them: {'; '.join(writers)} "
-                     f"(REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA {schema} FROM anon, authenticated; grant back "
+                     f"(REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA {schema} FROM PUBLIC, anon, authenticated; grant back "
                      "only the STABLE read functions the Data API needs)"] if writers else []) + \
                    ([f"TRUNCATE or TRIGGER, which row-level security does not stop, is granted to them on: "
                      f"{'; '.join(tables)} (REVOKE TRUNCATE, TRIGGER ON ALL TABLES IN SCHEMA {schema} "

@@ -168,3 +168,25 @@ def test_the_screenshot_is_one_command(pg_dsn, schema, tmp_path):
     assert proc.returncode == 0, (out, err)
     assert f"saved {png}" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_ctrl_c_from_a_terminal_during_the_screenshot_exits_130(pg_dsn, schema, tmp_path):
+    """A terminal's Ctrl-C goes to the whole process group, Playwright's driver included: the demo
+    still exits 130 with one line, no traceback and no asyncio report of the driver's closed pipe."""
+    if not os.path.exists("/usr/bin/chromium"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is missing: .ci/run installs the Debian package chromium")
+        pytest.skip("Chromium is not installed")
+    proc = _cli(["--dsn", pg_dsn, "--schema", schema, "demo", "--history-days", "0", "--seconds", "1",
+                 "--screenshot", str(tmp_path / "x.png"), "--settle", "30"],
+                {"OTEL_EXPORTER_SUPABASE_SPOOL_DIR": str(tmp_path)}, start_new_session=True)
+    deadline = time.monotonic() + 90
+    for line in proc.stdout:
+        if line.startswith("saving a screenshot") or time.monotonic() > deadline:
+            break
+    time.sleep(3.0)  # the browser is up and settling
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and "never retrieved" not in err and err.strip() == "interrupted", err
+    assert not (tmp_path / "x.png").exists()

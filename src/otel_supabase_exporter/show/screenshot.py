@@ -5,6 +5,7 @@ which a page holding an event stream open never reaches."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -49,6 +50,14 @@ def save_screenshot(url: str, path: str | Path, *, chromium: str | None = None, 
                 page.wait_for_selector(selector, timeout=60_000)
             page.wait_for_timeout(settle_s * 1000)
             page.screenshot(path=str(target), full_page=True)
+        except KeyboardInterrupt:
+            # Ctrl-C reached Playwright's driver too: asyncio would report its closed pipe at exit
+            logging.getLogger("asyncio").addFilter(
+                lambda record: not record.getMessage().startswith("Future exception was never retrieved"))
+            raise
         finally:
-            context.close()
+            try:
+                context.close()
+            except Exception:  # noqa: BLE001 - the browser is gone already (Ctrl-C reaches its driver too):
+                pass           # what ended the page, a KeyboardInterrupt say, is what the caller must see
     return target

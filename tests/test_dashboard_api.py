@@ -3,6 +3,7 @@ the acknowledgement's guards, Server-Sent Events fed by NOTIFY, and no secret in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -71,6 +72,27 @@ def write(dsn: str, schema: str, rows: list[MinuteRow]) -> None:
         writer.write_minutes(rows, [], uuid.uuid4())
     finally:
         writer.close()
+
+
+@contextlib.contextmanager
+def served(pg_dsn: str, *row_lists: list[MinuteRow]):
+    """A schema of its own, migrated, with ``row_lists`` written through the writer, and a dashboard
+    on it (a free port); both gone afterwards. Yields the dashboard."""
+    from conftest import new_schema_name
+    from otel_supabase_exporter import migrate
+
+    schema = new_schema_name()
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        migrate(conn, schema)
+    for rows in row_lists:
+        write(pg_dsn, schema, rows)
+    dashboard = Dashboard(Settings.from_env(dsn=pg_dsn, schema=schema), port=0).start()
+    try:
+        yield dashboard
+    finally:
+        dashboard.stop()
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture

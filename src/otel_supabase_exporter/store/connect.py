@@ -15,8 +15,8 @@ from ..errors import ConfigurationError
 from ..settings import Settings
 from .embedded import embedded_dsn
 
-__all__ = ["APPLICATION_NAME", "check_dsn", "connect", "connection_kwargs", "needs_tls", "network_bounds",
-           "resolve_dsn"]
+__all__ = ["APPLICATION_NAME", "check_dsn", "connect", "connect_bounded", "connection_kwargs", "needs_tls",
+           "network_bounds", "resolve_dsn"]
 
 APPLICATION_NAME = "otel-supabase-exporter"
 
@@ -96,3 +96,33 @@ def needs_tls(params: dict[str, Any]) -> bool:
 def connect(settings: Settings) -> psycopg.Connection:
     """A connection to the configured server (the embedded one when no DSN is set)."""
     return psycopg.connect(resolve_dsn(settings), **connection_kwargs(settings))
+
+
+# DSNs whose server (a transaction-mode pooler) refused startup options: asked once per process
+_REFUSE_OPTIONS: set[str] = set()
+
+
+def connect_bounded(settings: Settings) -> psycopg.Connection:
+    """:func:`connect`, with ``statement_timeout`` and ``lock_timeout`` of ``settings.timeout_s`` as
+    startup options: a client setting outranks the role's and the database's (``ALTER ROLE … SET
+    statement_timeout = '1ms'`` would otherwise cancel the first statement of every export, even the
+    one that sets the transaction's own bound). Options the DSN sets come after ours and win. A
+    pooler that refuses startup options (PgBouncer: "unsupported startup parameter") gets the
+    plain connection; then only the writer's transaction-local bounds apply."""
+    dsn = resolve_dsn(settings)
+    kwargs = connection_kwargs(settings)
+    if dsn in _REFUSE_OPTIONS:
+        return psycopg.connect(dsn, **kwargs)
+    ms = int(settings.timeout_s * 1000)
+    try:
+        own = conninfo.conninfo_to_dict(dsn).get("options") or ""
+    except psycopg.ProgrammingError:
+        own = ""
+    options = f"-c statement_timeout={ms} -c lock_timeout={ms} {own}".strip()
+    try:
+        return psycopg.connect(dsn, **kwargs, options=options)
+    except psycopg.OperationalError as exc:
+        if "startup parameter" not in str(exc):
+            raise
+    _REFUSE_OPTIONS.add(dsn)
+    return psycopg.connect(dsn, **kwargs)

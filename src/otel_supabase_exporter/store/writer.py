@@ -20,7 +20,7 @@ from ..redact import error_line, mask_dsn
 from ..rows.schema import EVENT, MINUTE, RAW, CumulativePoint, MinuteRow, TableShape, row_datetime
 from ..settings import Settings
 from . import migrations
-from .connect import connection_kwargs, resolve_dsn
+from .connect import connect_bounded
 from .connections import ConnectionCache
 from .cumulative import combine, delta_rows
 from .minute_sql import minute_upsert
@@ -148,7 +148,7 @@ class PostgresWriter:
 
     def _connect(self) -> psycopg.Connection:
         try:
-            conn = psycopg.connect(resolve_dsn(self.settings), **connection_kwargs(self.settings))
+            conn = connect_bounded(self.settings)
         except Exception as exc:
             raise Unavailable(self.describe(exc)) from exc
         if self.settings.should_auto_migrate and not self._migrated:

@@ -128,6 +128,11 @@ class Outcome:
     observations: int = 0
 
 
+def _escalated(observation: dict) -> datetime:
+    at = observation["details"].get("escalated_at")
+    return datetime.fromisoformat(at) if at else observation["first_seen_at"]
+
+
 def score(dsn: str, schema: str, cases: list[Scenario]) -> list[Outcome]:
     """What the auditor raised, per scenario."""
     with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -145,8 +150,8 @@ def score(dsn: str, schema: str, cases: list[Scenario]) -> list[Outcome]:
             during = f is not None and f.start <= o["first_seen_at"] and (
                 case.persists or o["first_seen_at"] <= f.end + AFTERMATH)
             if during and o["category"] == case.category:
-                if out.detected_after is None:
-                    out.detected_after = o["first_seen_at"] - f.start
+                if out.detected_after is None:  # when it became a warning or worse (it may open as info)
+                    out.detected_after = _escalated(o) - f.start
                     if o["resolved_at"] is not None and not case.persists:
                         out.resolved_after = o["resolved_at"] - f.end
                 if o["rule"] not in out.rules:

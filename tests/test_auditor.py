@@ -5,7 +5,7 @@ labelled faults (bench/auditor.py)."""
 from __future__ import annotations
 
 import json
-import math
+import statistics
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -76,10 +76,10 @@ def steady_day(pg_dsn, schema):
 
 # --- baselines ---------------------------------------------------------------------------------
 
-def _weighted(values: list[tuple[float, float]]) -> tuple[float, float]:
-    total = sum(w for _, w in values)
-    mean = sum(v * w for v, w in values) / total
-    return mean, math.sqrt(max(0.0, sum(w * v * v for v, w in values) / total - mean * mean))
+def _robust(values: list[float]) -> tuple[float, float]:
+    """Median and interquartile range / 1.349 (quartiles interpolated as percentile_cont does)."""
+    q1, mid, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return mid, (q3 - q1) / 1.349
 
 
 def test_baseline_statistics_equal_a_computation_from_the_minutes(pg_dsn, schema):
@@ -94,8 +94,10 @@ def test_baseline_statistics_equal_a_computation_from_the_minutes(pg_dsn, schema
              for r in rows[::50]]
     _write(pg_dsn, schema, rows)
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        update_settings(conn, schema, baseline_min_samples=100, seasonal_min_weeks=1, seasonal_min_samples=30)
-    assert _call(pg_dsn, f'SELECT "{schema}".refresh_baselines(%s)', (end + timedelta(minutes=30),))[0][0] > 1
+        update_settings(conn, schema, baseline_min_samples=100, seasonal_min_weeks=1, seasonal_min_samples=30,
+                        seasonal_full_weeks=1)
+    at = end + timedelta(minutes=30)
+    assert _call(pg_dsn, f'SELECT "{schema}".refresh_baselines(%s)', (at,))[0][0] > 1
 
     per_minute = {}
     for (t, hits, misses, errors, ops, count, p95) in sql_rows(
@@ -109,32 +111,49 @@ def test_baseline_statistics_equal_a_computation_from_the_minutes(pg_dsn, schema
     minutes_in_span = (end - min(per_minute)).total_seconds() / 60
 
     def expect(selected: dict, span_minutes: float) -> dict[str, float]:
-        hr = _weighted([(100.0 * h / (h + m), h + m) for h, m, _, _, _, _ in selected.values() if h + m])
-        er = _weighted([(100.0 * e / o, o) for _, _, e, o, _, _ in selected.values() if o])
-        p95 = _weighted([(p, c) for _, _, _, _, c, p in selected.values() if c])
-        ops = [o for _, _, _, o, _, _ in selected.values()]
-        tp = sum(ops) / span_minutes
+        hr = _robust([100.0 * h / (h + m) for h, m, _, _, _, _ in selected.values() if h + m])
+        er = _robust([100.0 * e / o for _, _, e, o, _, _ in selected.values() if o])
+        p95 = _robust([p for _, _, _, _, c, p in selected.values() if c])
+        ops = _robust([o for _, _, _, o, _, _ in selected.values() if o])
+        samples = sum(1 for _, _, _, o, _, _ in selected.values() if o)
         return {"hit_rate": hr[0], "hit_rate_stddev": hr[1], "error_rate": er[0], "error_rate_stddev": er[1],
-                "p95_response_time_ms": p95[0], "p95_response_time_stddev": p95[1], "throughput_per_minute": tp,
-                "throughput_stddev": math.sqrt(sum(o * o for o in ops) / span_minutes - tp * tp),
-                "sample_count": sum(1 for o in ops if o)}
+                "p95_response_time_ms": p95[0], "p95_response_time_stddev": p95[1],
+                "throughput_per_minute": ops[0] * min(1.0, samples / span_minutes), "throughput_stddev": ops[1],
+                "sample_count": samples}
 
     columns = ("hit_rate", "hit_rate_stddev", "error_rate", "error_rate_stddev", "p95_response_time_ms",
                "p95_response_time_stddev", "throughput_per_minute", "throughput_stddev", "sample_count")
-    got = sql_rows(pg_dsn, f'SELECT hour_of_week, {", ".join(columns)} FROM "{schema}".cache_baseline_metrics'
-                           f' WHERE is_active ORDER BY hour_of_week NULLS FIRST')
+
+    def baselines() -> list[tuple]:
+        return sql_rows(pg_dsn, f'SELECT hour_of_week, {", ".join(columns)} FROM "{schema}".cache_baseline_metrics'
+                                f' WHERE is_active ORDER BY hour_of_week NULLS FIRST')
+
+    got = baselines()
     overall = dict(zip(columns, got[0][1:]))
     assert got[0][0] is None
     for name, value in expect(per_minute, minutes_in_span).items():
         assert overall[name] == pytest.approx(value, rel=1e-9, abs=1e-9), name
 
-    # an hour of the week (Monday 00:00 UTC = 0): only that hour's minutes, one occurrence in two days
+    # an hour of the week (Monday 00:00 UTC = 0) with data in enough weeks (seasonal_full_weeks = 1
+    # here): only that hour's minutes, one occurrence in two days
     assert len(got) == 1 + 48
     how, *values = got[5]
     chosen = {t: v for t, v in per_minute.items() if t.weekday() * 24 + t.hour == how}
     assert len({t.date() for t in chosen}) == 1 and len(chosen) > 30
     for name, value in expect(chosen, 60).items():
         assert dict(zip(columns, values))[name] == pytest.approx(value, rel=1e-9, abs=1e-9), name
+
+    # with fewer weeks than seasonal_full_weeks, an hour of the week pools that hour of every day of
+    # its kind (weekdays, or Saturday and Sunday)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        update_settings(conn, schema, seasonal_full_weeks=2)
+    _call(pg_dsn, f'SELECT "{schema}".refresh_baselines(%s, true)', (at,))
+    for how, *values in baselines()[1:]:
+        weekend = how >= 120
+        pool = {t: v for t, v in per_minute.items() if t.hour == how % 24 and (t.weekday() >= 5) == weekend}
+        hours = len({(t.date(), t.hour) for t in pool})
+        for name, value in expect(pool, 60 * hours).items():
+            assert dict(zip(columns, values))[name] == pytest.approx(value, rel=1e-9, abs=1e-9), (how, name)
 
 
 def test_one_active_baseline_per_series_and_the_previous_ones_kept(pg_dsn, schema, steady_day):
@@ -201,11 +220,19 @@ def test_error_rate_threshold_and_latency_rules(pg_dsn, schema, steady_day):
     _call(pg_dsn, f'SELECT "{schema}".refresh_baselines(%s)', (t0,))
     slow = ExpHistogram(3, -40, (100,) * 6)  # ~ 40 ms, far above the ~2 ms baseline
     _write(pg_dsn, schema, [_minute(t0 + timedelta(minutes=m), "orders", hits=800, misses=150, errors=30, hist=slow)
-                            for m in range(0, 6)])
+                            for m in range(0, 17)])
     _audit(pg_dsn, schema, t0 + timedelta(minutes=6))
     found = {o["rule"]: o for o in _observations(pg_dsn, schema)}
     assert set(found) == {"error_rate_high", "latency_p95_increase"}
-    assert (found["error_rate_high"]["category"], found["error_rate_high"]["severity"]) == ("reliability", "warning")
+    # a warning-sized finding opens as info (it may be a blip) and is a warning once it lasted 10 min
+    assert (found["error_rate_high"]["category"], found["error_rate_high"]["severity"]) == ("reliability", "info")
+    assert "escalated_at" not in found["error_rate_high"]["details"]
+    _audit(pg_dsn, schema, t0 + timedelta(minutes=11))
+    assert {o["rule"]: o["severity"] for o in _observations(pg_dsn, schema)}["error_rate_high"] == "info"
+    _audit(pg_dsn, schema, t0 + timedelta(minutes=16))
+    found = {o["rule"]: o for o in _observations(pg_dsn, schema)}
+    assert found["error_rate_high"]["severity"] == "warning"
+    assert found["error_rate_high"]["details"]["escalated_at"].startswith(str((t0 + timedelta(minutes=16)).date()))
     assert found["error_rate_high"]["observed_value"] == pytest.approx(100 * 30 / (800 + 150 + 200 + 30))
     assert "above the 1.0 % limit" in found["error_rate_high"]["message"]
     assert (found["latency_p95_increase"]["category"], found["latency_p95_increase"]["severity"]) == \
@@ -215,8 +242,9 @@ def test_error_rate_threshold_and_latency_rules(pg_dsn, schema, steady_day):
 def test_acknowledge_keeps_who_and_when_and_a_worse_finding_asks_again(pg_dsn, schema, steady_day, capsys):
     t0 = steady_day
     _call(pg_dsn, f'SELECT "{schema}".refresh_baselines(%s)', (t0,))
-    _write(pg_dsn, schema, [_minute(t0 + timedelta(minutes=m), "orders", hits=750, misses=250) for m in range(0, 6)])
-    _audit(pg_dsn, schema, t0 + timedelta(minutes=6))
+    _write(pg_dsn, schema, [_minute(t0 + timedelta(minutes=m), "orders", hits=750, misses=250) for m in range(0, 17)])
+    for m in (6, 11, 16):  # a warning once it lasted escalate_after (10 min)
+        _audit(pg_dsn, schema, t0 + timedelta(minutes=m))
     (obs,) = _observations(pg_dsn, schema)
     assert obs["severity"] == "warning"
 
@@ -236,8 +264,8 @@ def test_acknowledge_keeps_who_and_when_and_a_worse_finding_asks_again(pg_dsn, s
         _call(pg_dsn, f'SELECT "{schema}".acknowledge_observation(%s, %s)', (obs["id"], "  "))
 
     # it gets worse: critical, and no longer acknowledged
-    _write(pg_dsn, schema, [_minute(t0 + timedelta(minutes=m), "orders", hits=200, misses=800) for m in range(6, 12)])
-    _audit(pg_dsn, schema, t0 + timedelta(minutes=12))
+    _write(pg_dsn, schema, [_minute(t0 + timedelta(minutes=m), "orders", hits=200, misses=800) for m in range(17, 23)])
+    _audit(pg_dsn, schema, t0 + timedelta(minutes=23))
     (worse,) = _observations(pg_dsn, schema)
     assert (worse["id"], worse["severity"], worse["acknowledged"]) == (obs["id"], "critical", False)
 
@@ -265,6 +293,9 @@ def test_regression_of_new_against_legacy_and_the_comparison(pg_dsn, schema, cap
                  _minute(t, "pay", "new", hits=80, misses=20, errors=2, hist=slow)]
     _write(pg_dsn, schema, rows)
     _audit(pg_dsn, schema, t0 + timedelta(minutes=16))
+    _audit(pg_dsn, schema, t0 + timedelta(minutes=21))  # lasted 5 min: a warning-sized finding is still info
+    assert {o["rule"]: o["severity"] for o in _observations(pg_dsn, schema)}["regression_hit_rate"] == "info"
+    _audit(pg_dsn, schema, t0 + timedelta(minutes=27))  # and 11 min
     found = {o["rule"]: o for o in _observations(pg_dsn, schema)}
     assert set(found) == {"regression_latency_p95", "regression_hit_rate"}  # no baselines yet: only the comparison
     lat = found["regression_latency_p95"]

@@ -34,6 +34,8 @@ CHANGED_SINCE_007: set[str] = {
     "notify_channel", "hour_of_week", "auditor_message", "auditor_value",
     "ensure_cache_metrics_partitions", "acknowledge_observation", "cache_metrics_1min_changed", "exp_hist_agg",
     "get_cache_performance_summary",  # the window the dashboard reads for the same length
+    # issue 17: robust seasonal baselines in the schema's time zone, hysteresis on counts, escalation
+    "refresh_baselines", "auditor_findings", "run_auditor",
 }
 
 _DEFINITION = re.compile(r"^CREATE OR REPLACE (FUNCTION|VIEW|AGGREGATE) (\w+)\s*\(?", re.MULTILINE)

@@ -26,7 +26,8 @@ SETTINGS: dict[str, type] = {
     "baseline_window": timedelta, "baseline_min_samples": int, "seasonal_min_weeks": int,
     "seasonal_min_samples": int, "baseline_refresh": timedelta, "baseline_history": timedelta,
     "audit_lag": timedelta, "resolve_after": timedelta, "reference_implementation": str,
-    "observation_retention": timedelta,
+    "observation_retention": timedelta, "time_zone": str, "seasonal_full_weeks": int, "baseline_batch": int,
+    "escalate_after": timedelta,
 }
 
 

@@ -1,14 +1,24 @@
 -- Current definition (re-applied whenever this file changes; see sql/README.md).
 -- Series per bucket from hour or minute rows, and the baselines computed from them.
 
--- Hour of the week in UTC, Monday 00:00-00:59 = 0 ... Sunday 23:00-23:59 = 167.
-CREATE OR REPLACE FUNCTION hour_of_week(ts timestamptz)
+-- Hour of the week in time zone tz, Monday 00:00-00:59 = 0 ... Sunday 23:00-23:59 = 167 (local
+-- time: across a daylight-saving switch the same local hour keeps its number).
+CREATE OR REPLACE FUNCTION hour_of_week(ts timestamptz, tz text)
 RETURNS smallint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path FROM CURRENT
 AS $$
-    SELECT ((extract(isodow FROM ts AT TIME ZONE 'UTC')::integer - 1) * 24
-            + extract(hour FROM ts AT TIME ZONE 'UTC')::integer)::smallint
+    SELECT ((extract(isodow FROM ts AT TIME ZONE tz)::integer - 1) * 24
+            + extract(hour FROM ts AT TIME ZONE tz)::integer)::smallint
+$$;
+
+-- The same in the auditor's time zone (maintenance_settings.time_zone).
+CREATE OR REPLACE FUNCTION hour_of_week(ts timestamptz)
+RETURNS smallint
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path FROM CURRENT
+AS $$
+    SELECT hour_of_week(ts, (SELECT time_zone FROM maintenance_settings))
 $$;
 
 -- Per bucket of p_bucket (buckets start at p_from + k * p_bucket), cache and implementation:
@@ -145,13 +155,19 @@ $$;
 
 -- Recomputes the baselines of the series that need one: recently active series (a minute in
 -- the hour before p_at) without an active baseline, or whose baseline ended more than
--- baseline_refresh before p_at; with p_force, every series with data in the window. Statistics
--- are of per-minute values (all services of a minute together) in [p_at - baseline_window, p_at):
--- rates and percentiles weighted by the minute's traffic, throughput over every minute of the
--- series' span (minutes without traffic count as 0). A series gets a baseline once it has
--- baseline_min_samples minutes with traffic; an hour-of-week baseline once that hour has
--- traffic in seasonal_min_weeks distinct weeks and seasonal_min_samples minutes. The new rows
--- replace the series' active ones, which are kept inactive. Returns the baselines written.
+-- baseline_refresh before p_at, at most baseline_batch of them, the stalest first; with p_force,
+-- every series with data in the window. Statistics are of per-minute values (all services of a
+-- minute together) in [p_at - baseline_window, p_at): the median and the interquartile range /
+-- 1.349 as the spread (a standard deviation where the data are normal, and unmoved by a minority
+-- of bad minutes). Minutes inside a warning or critical observation of the series (from its window's
+-- start to its resolution), except capacity ones, are left out of the metric it was about: an
+-- incident does not become the baseline it is judged against. Throughput is the median of minutes
+-- with traffic times the share of the span's minutes that had traffic. A series gets a baseline
+-- once it has baseline_min_samples minutes with traffic. An hour of the week (in time_zone) gets
+-- its own once it has traffic in seasonal_full_weeks distinct weeks; before, it pools the same
+-- hour of every weekday (or weekend day); either needs seasonal_min_weeks weeks and
+-- seasonal_min_samples minutes. The new rows replace the series' active ones, which are kept
+-- inactive. Returns the baselines written.
 CREATE OR REPLACE FUNCTION refresh_baselines(p_at timestamptz DEFAULT now(), p_force boolean DEFAULT false)
 RETURNS integer
 LANGUAGE plpgsql
@@ -170,15 +186,34 @@ BEGIN
     -- a series silent for a whole window keeps no active baseline (nothing left to compare with)
     UPDATE cache_baseline_metrics SET is_active = false WHERE is_active AND window_end < v_from;
 
-    WITH due AS (
+    WITH recent AS (
         SELECT DISTINCT m.cache_name, m.implementation_type
         FROM cache_metrics_1min AS m
         WHERE m.minute_window < p_at
           AND m.minute_window >= CASE WHEN p_force THEN v_from ELSE p_at - interval '1 hour' END
-        EXCEPT
-        SELECT b.cache_name, b.implementation_type
-        FROM cache_baseline_metrics AS b
-        WHERE NOT p_force AND b.is_active AND b.hour_of_week IS NULL AND b.window_end > p_at - cfg.baseline_refresh
+    ), due AS MATERIALIZED (
+        SELECT r.cache_name, r.implementation_type
+        FROM recent AS r
+        LEFT JOIN cache_baseline_metrics AS b
+          ON b.is_active AND b.hour_of_week IS NULL
+         AND b.cache_name = r.cache_name AND b.implementation_type = r.implementation_type
+        WHERE p_force OR b.window_end IS NULL OR b.window_end <= p_at - cfg.baseline_refresh
+        ORDER BY b.window_end NULLS FIRST, r.cache_name, r.implementation_type
+        LIMIT CASE WHEN p_force THEN NULL ELSE cfg.baseline_batch END
+    ), bad AS (
+        -- minutes inside observations, per metric family (capacity findings are the new normal)
+        SELECT o.cache_name, o.implementation_type, g.minute,
+               bool_or(o.metric = 'hit_rate') AS hr, bool_or(o.metric = 'error_rate') AS er,
+               bool_or(o.metric LIKE 'p%_response_time_ms') AS lat, bool_or(o.metric = 'throughput_per_minute') AS tp
+        FROM cache_auditor_observations AS o
+        JOIN due AS d ON d.cache_name = o.cache_name AND d.implementation_type = o.implementation_type
+        LEFT JOIN auditor_rules AS r ON r.rule = o.rule
+        CROSS JOIN LATERAL generate_series(
+            greatest(date_trunc('minute', o.first_seen_at) - coalesce(r.window_length, interval '1 hour'), v_from),
+            least(coalesce(o.resolved_at, v_end), v_end) - interval '1 minute', interval '1 minute') AS g(minute)
+        WHERE o.severity IN ('warning', 'critical') AND o.category <> 'capacity'
+          AND o.first_seen_at < v_end AND coalesce(o.resolved_at, v_end) > v_from
+        GROUP BY 1, 2, 3
     ), pm AS (
         SELECT m.cache_name, m.implementation_type, m.minute_window,
                sum(m.hits + m.misses)::double precision AS lookups, sum(m.hits)::double precision AS hits,
@@ -195,67 +230,108 @@ BEGIN
         WHERE m.minute_window >= v_from AND m.minute_window < v_end
         GROUP BY 1, 2, 3
     ), x AS (
+        -- hour_of_week(minute, time_zone) written out: a function with a fixed search_path is
+        -- never inlined, and its calls were most of the refresh's time
         SELECT pm.cache_name, pm.implementation_type, pm.minute_window, pm.lookups, pm.ops, pm.lc,
-               hour_of_week(pm.minute_window) AS how,
-               date_trunc('week', pm.minute_window AT TIME ZONE 'UTC') AS week,
-               CASE WHEN pm.lookups > 0 THEN 100.0 * pm.hits / pm.lookups END AS hr,
-               CASE WHEN pm.ops > 0 THEN 100.0 * pm.errs / pm.ops END AS er,
-               CASE WHEN pm.lc > 0 THEN pm.lsum / pm.lc END AS avg_ms,
-               CASE WHEN pm.lc > 0 THEN pm.q[1] END AS p50, CASE WHEN pm.lc > 0 THEN pm.q[2] END AS p95,
-               CASE WHEN pm.lc > 0 THEN pm.q[3] END AS p99
+               ((extract(isodow FROM pm.minute_window AT TIME ZONE cfg.time_zone)::integer - 1) * 24
+                + extract(hour FROM pm.minute_window AT TIME ZONE cfg.time_zone)::integer)::smallint AS how,
+               date_trunc('week', pm.minute_window AT TIME ZONE cfg.time_zone) AS week,
+               CASE WHEN pm.lookups > 0 AND bad.hr IS NOT TRUE THEN 100.0 * pm.hits / pm.lookups END AS hr,
+               CASE WHEN pm.ops > 0 AND bad.er IS NOT TRUE THEN 100.0 * pm.errs / pm.ops END AS er,
+               CASE WHEN pm.ops > 0 AND bad.tp IS NOT TRUE THEN pm.ops END AS tp,
+               CASE WHEN pm.lc > 0 AND bad.lat IS NOT TRUE THEN pm.lsum / pm.lc END AS avg_ms,
+               CASE WHEN pm.lc > 0 AND bad.lat IS NOT TRUE THEN pm.q[1] END AS p50,
+               CASE WHEN pm.lc > 0 AND bad.lat IS NOT TRUE THEN pm.q[2] END AS p95,
+               CASE WHEN pm.lc > 0 AND bad.lat IS NOT TRUE THEN pm.q[3] END AS p99
         FROM pm
+        LEFT JOIN bad ON bad.cache_name = pm.cache_name AND bad.implementation_type = pm.implementation_type
+                     AND bad.minute = pm.minute_window
+    ), l AS MATERIALIZED (
+        -- each minute in three pools: all hours (kind 0, key -1), its hour of the week (1), its hour of the
+        -- day among days of its kind, weekdays or weekends (2: key = hour + 24 on a weekend)
+        SELECT x.*, k.kind, k.key
+        FROM x CROSS JOIN LATERAL (VALUES (0, (-1)::smallint), (1, x.how),
+                                          (2, (x.how % 24 + CASE WHEN x.how >= 120 THEN 24 ELSE 0 END)::smallint))
+                                  AS k(kind, key)
+        -- (an hour's own pool only where the window can hold seasonal_full_weeks of it)
+        WHERE k.kind <> 1 OR cfg.baseline_window >= cfg.seasonal_full_weeks * interval '7 days' - interval '1 hour' 
+    ), q AS (
+        SELECT l.cache_name, l.implementation_type, l.kind, l.key,
+               count(*) FILTER (WHERE l.ops > 0) AS samples,
+               count(DISTINCT l.week) FILTER (WHERE l.ops > 0) AS weeks,
+               sum(l.lookups) / nullif(count(*) FILTER (WHERE l.lookups > 0), 0) AS lookups_pm,
+               sum(l.lc) / nullif(count(*) FILTER (WHERE l.lc > 0), 0) AS samples_pm,
+               sum(l.ops) / nullif(count(*) FILTER (WHERE l.ops > 0), 0) AS ops_pm,
+               percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY l.hr) AS hr,
+               percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY l.er) AS er,
+               percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY l.tp) AS tp,
+               percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY l.avg_ms) AS avg_ms,
+               percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY l.p50) AS p50,
+               percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY l.p95) AS p95,
+               percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY l.p99) AS p99
+        FROM l
+        GROUP BY 1, 2, 3, 4
+    ), mad AS (
+        -- the median, and the interquartile range / 1.349 as the spread
+        SELECT q.cache_name, q.implementation_type, q.kind, q.key, q.samples, q.weeks, q.lookups_pm,
+               q.samples_pm, q.ops_pm,
+               q.hr[2] AS hr, q.er[2] AS er, q.tp[2] AS tp, q.avg_ms[2] AS avg_ms, q.p50[2] AS p50,
+               q.p95[2] AS p95, q.p99[2] AS p99,
+               (q.hr[3] - q.hr[1]) / 1.349 AS hr_sd, (q.er[3] - q.er[1]) / 1.349 AS er_sd,
+               (q.tp[3] - q.tp[1]) / 1.349 AS tp_sd, (q.avg_ms[3] - q.avg_ms[1]) / 1.349 AS avg_sd,
+               (q.p50[3] - q.p50[1]) / 1.349 AS p50_sd, (q.p95[3] - q.p95[1]) / 1.349 AS p95_sd,
+               (q.p99[3] - q.p99[1]) / 1.349 AS p99_sd
+        FROM q
     ), span AS (
         SELECT x.cache_name, x.implementation_type, min(x.minute_window) AS first_minute FROM x GROUP BY 1, 2
-    ), span_minutes AS (
-        -- minutes of each series' span, in all and per hour of the week (for throughput)
-        SELECT s.cache_name, s.implementation_type, NULL::smallint AS how,
-               extract(epoch FROM v_end - s.first_minute) / 60.0 AS minutes
-        FROM span AS s
-        UNION ALL
-        SELECT s.cache_name, s.implementation_type, hour_of_week(h.h),
-               sum(extract(epoch FROM h.h + interval '1 hour' - greatest(h.h, s.first_minute)) / 60.0)
+    ), hours AS (
+        -- minutes of each series' span per hour of the week (throughput counts minutes without traffic)
+        SELECT s.cache_name, s.implementation_type, hour_of_week(h.h, cfg.time_zone) AS how,
+               sum(extract(epoch FROM h.h + interval '1 hour' - greatest(h.h, s.first_minute)) / 60.0) AS minutes
         FROM span AS s,
              generate_series(date_trunc('hour', s.first_minute, 'UTC'), v_end - interval '1 hour',
                              interval '1 hour') AS h(h)
         GROUP BY 1, 2, 3
-    ), g AS (
-        SELECT x.cache_name, x.implementation_type, x.how, grouping(x.how) = 1 AS overall,
-               count(*) FILTER (WHERE x.ops > 0) AS samples,
-               count(DISTINCT x.week) FILTER (WHERE x.ops > 0) AS weeks,
-               sum(x.lookups) AS w_l, sum(x.lookups * x.hr) AS s_hr, sum(x.lookups * x.hr * x.hr) AS s2_hr,
-               count(*) FILTER (WHERE x.lookups > 0) AS n_l,
-               sum(x.ops) AS w_o, sum(x.ops * x.er) AS s_er, sum(x.ops * x.er * x.er) AS s2_er,
-               sum(x.ops * x.ops) AS s2_ops, count(*) FILTER (WHERE x.ops > 0) AS n_o,
-               sum(x.lc) AS w_c, count(*) FILTER (WHERE x.lc > 0) AS n_c,
-               sum(x.lc * x.avg_ms) AS s_avg, sum(x.lc * x.avg_ms * x.avg_ms) AS s2_avg,
-               sum(x.lc * x.p50) AS s_p50, sum(x.lc * x.p50 * x.p50) AS s2_p50,
-               sum(x.lc * x.p95) AS s_p95, sum(x.lc * x.p95 * x.p95) AS s2_p95,
-               sum(x.lc * x.p99) AS s_p99, sum(x.lc * x.p99 * x.p99) AS s2_p99
-        FROM x
-        GROUP BY GROUPING SETS ((x.cache_name, x.implementation_type), (x.cache_name, x.implementation_type, x.how))
-    ), e AS (
-        SELECT g.*, sm.minutes
-        FROM g
+    ), span_minutes AS (
+        SELECT h.cache_name, h.implementation_type, k.kind, k.key, sum(h.minutes) AS minutes
+        FROM hours AS h
+        CROSS JOIN LATERAL (VALUES (0, (-1)::smallint), (1, h.how),
+                                   (2, (h.how % 24 + CASE WHEN h.how >= 120 THEN 24 ELSE 0 END)::smallint)) AS k(kind, key)
+        GROUP BY 1, 2, 3, 4
+    ), pools AS (
+        SELECT mad.*, sm.minutes
+        FROM mad
         JOIN span_minutes AS sm
-          ON sm.cache_name = g.cache_name AND sm.implementation_type = g.implementation_type
-         AND sm.how IS NOT DISTINCT FROM g.how
+          ON sm.cache_name = mad.cache_name AND sm.implementation_type = mad.implementation_type
+         AND sm.kind = mad.kind AND sm.key = mad.key
         WHERE sm.minutes > 0
-          AND EXISTS (SELECT 1 FROM g AS o
-                      WHERE o.overall AND o.cache_name = g.cache_name AND o.implementation_type = g.implementation_type
-                        AND o.samples >= cfg.baseline_min_samples)
-          AND (g.overall OR (g.weeks >= cfg.seasonal_min_weeks AND g.samples >= cfg.seasonal_min_samples))
+    ), e AS (
+        -- the overall row, and per hour of the week its own pool or the pool of its hour of the day
+        SELECT p.*, NULL::smallint AS how FROM pools AS p
+        WHERE p.kind = 0 AND p.samples >= cfg.baseline_min_samples
+        UNION ALL
+        SELECT c.*, h.how
+        FROM (SELECT DISTINCT hs.cache_name, hs.implementation_type, hs.how FROM hours AS hs) AS h
+        LEFT JOIN pools AS own
+          ON own.cache_name = h.cache_name AND own.implementation_type = h.implementation_type
+         AND own.kind = 1 AND own.key = h.how
+        JOIN pools AS c
+          ON c.cache_name = h.cache_name AND c.implementation_type = h.implementation_type
+         AND ((own.weeks >= cfg.seasonal_full_weeks AND c.kind = 1 AND c.key = h.how)
+              OR (coalesce(own.weeks, 0) < cfg.seasonal_full_weeks AND c.kind = 2
+                  AND c.key = h.how % 24 + CASE WHEN h.how >= 120 THEN 24 ELSE 0 END))
+        WHERE c.weeks >= cfg.seasonal_min_weeks AND c.samples >= cfg.seasonal_min_samples
+          AND EXISTS (SELECT 1 FROM pools AS o
+                      WHERE o.kind = 0 AND o.cache_name = h.cache_name
+                        AND o.implementation_type = h.implementation_type AND o.samples >= cfg.baseline_min_samples)
     )
     SELECT array_agg(ROW(
                NULL, e.cache_name, e.implementation_type, e.how, v_from, v_end, e.samples,
-               e.s_hr / nullif(e.w_l, 0), sqrt(greatest(e.s2_hr / nullif(e.w_l, 0) - (e.s_hr / nullif(e.w_l, 0)) ^ 2, 0)),
-               e.s_avg / nullif(e.w_c, 0), sqrt(greatest(e.s2_avg / nullif(e.w_c, 0) - (e.s_avg / nullif(e.w_c, 0)) ^ 2, 0)),
-               e.s_p50 / nullif(e.w_c, 0), sqrt(greatest(e.s2_p50 / nullif(e.w_c, 0) - (e.s_p50 / nullif(e.w_c, 0)) ^ 2, 0)),
-               e.s_p95 / nullif(e.w_c, 0), sqrt(greatest(e.s2_p95 / nullif(e.w_c, 0) - (e.s_p95 / nullif(e.w_c, 0)) ^ 2, 0)),
-               e.s_p99 / nullif(e.w_c, 0), sqrt(greatest(e.s2_p99 / nullif(e.w_c, 0) - (e.s_p99 / nullif(e.w_c, 0)) ^ 2, 0)),
-               e.s_er / nullif(e.w_o, 0), sqrt(greatest(e.s2_er / nullif(e.w_o, 0) - (e.s_er / nullif(e.w_o, 0)) ^ 2, 0)),
-               e.w_o / e.minutes, sqrt(greatest(e.s2_ops / e.minutes - (e.w_o / e.minutes) ^ 2, 0)),
+               e.hr, e.hr_sd, e.avg_ms, e.avg_sd, e.p50, e.p50_sd, e.p95, e.p95_sd, e.p99, e.p99_sd,
+               e.er, e.er_sd,
+               coalesce(e.tp, 0) * least(1.0, e.samples / e.minutes), e.tp_sd,
                true, now(),
-               e.w_l / nullif(e.n_l, 0), e.w_c / nullif(e.n_c, 0), e.w_o / nullif(e.n_o, 0)
+               e.lookups_pm, e.samples_pm, e.ops_pm
            )::cache_baseline_metrics ORDER BY e.cache_name, e.implementation_type, e.how NULLS FIRST)
     INTO new_rows
     FROM e;

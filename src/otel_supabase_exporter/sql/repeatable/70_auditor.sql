@@ -148,7 +148,8 @@ BEGIN
            CASE WHEN j.compare_to = 'threshold' THEN j.warning_threshold END, j.recommendation
     FROM judged AS j
     JOIN r ON r.rule = j.rule
-    -- hysteresis: an open observation stays open down to 80 % of the thresholds (no flapping at the edge)
+    -- hysteresis: an open observation stays open down to 80 % of every condition that opened it,
+    -- thresholds, z and counts alike (no flapping at the edge)
     CROSS JOIN LATERAL (
         SELECT CASE WHEN EXISTS (SELECT 1 FROM cache_auditor_observations AS o
                                  WHERE o.status = 'open' AND o.cache_name = j.cache_name
@@ -157,8 +158,8 @@ BEGIN
                     THEN 0.8 ELSE 1.0 END AS k
     ) AS h
     WHERE j.obs IS NOT NULL
-      AND j.traffic >= j.min_traffic
-      AND j.errs >= j.min_count
+      AND j.traffic >= j.min_traffic * h.k
+      AND j.errs >= j.min_count * h.k
       AND (j.compare_to = 'threshold' OR j.expct IS NOT NULL)
       AND j.badness >= j.warning_threshold * h.k
       -- no spread to test against (a reference latency rule without baselines): the threshold decides
@@ -213,9 +214,15 @@ $$;
 
 -- Judges the window ending at the last complete minute before p_at - audit_lag: opens an
 -- observation per new finding, updates the open one of an ongoing finding (last seen, current and
--- worst values, severity only ever rising; an acknowledged one that turns critical is
--- unacknowledged), and resolves open observations whose finding has been absent for
--- resolve_after (or the rule's window, if longer). A window already judged is skipped, so running it twice changes nothing.
+-- worst values), and resolves open observations whose finding has been absent for resolve_after
+-- (or the rule's window, if longer) while the series had traffic enough to judge it (at least the
+-- rule's min_traffic operations in the minutes since the finding was last seen; a day without that resolves it
+-- too), so a quiet night does not close and reopen an ongoing finding. An observation opens as
+-- info and takes its finding's severity once the finding has lasted escalate_after (as an alert
+-- rule's "for"); a critical finding is critical at once, except a capacity one, which must last
+-- half its rule's window (a spike of minutes is no capacity problem). Severity only ever rises;
+-- details.escalated_at is when it became a warning or worse; an acknowledged one that turns
+-- critical is unacknowledged. A window already judged is skipped, so running it twice changes nothing.
 CREATE OR REPLACE FUNCTION run_auditor(p_at timestamptz DEFAULT now())
 RETURNS TABLE (action text, observations integer)
 LANGUAGE plpgsql
@@ -226,6 +233,9 @@ DECLARE
     v_end    timestamptz;
     last_end timestamptz;
     f        record;
+    o        cache_auditor_observations;
+    lasted   interval;
+    sev      text;
     opened   integer := 0;
     updated  integer := 0;
     resolved integer := 0;
@@ -239,34 +249,48 @@ BEGIN
     END IF;
     UPDATE auditor_state SET last_window_end = v_end;
 
-    FOR f IN SELECT * FROM auditor_findings(v_end) ORDER BY 1, 2, 3 LOOP
-        UPDATE cache_auditor_observations AS o SET
-            last_seen_at   = greatest(o.last_seen_at, p_at),
-            observed_value = f.observed_value,
-            expected_value = f.expected_value,
-            deviation_pct  = f.deviation_pct,
-            z_score        = f.z_score,
-            worst_value    = CASE WHEN f.direction = 'up' THEN greatest(o.worst_value, f.observed_value)
-                                  ELSE least(o.worst_value, f.observed_value) END,
-            severity       = CASE WHEN f.severity = 'critical' OR o.severity = 'critical' THEN 'critical' ELSE o.severity END,
-            acknowledged   = o.acknowledged AND NOT (f.severity = 'critical' AND o.severity <> 'critical'),
-            message        = auditor_message(f.metric, f.cache_name, f.implementation_type, f.observed_value,
-                                             f.expected_value, f.deviation_pct, f.z_score,
-                                             v_end - f.window_start, f.reference, f.limit_value),
-            details        = o.details || jsonb_build_object('window_start', f.window_start, 'window_end', v_end,
-                                                             'traffic', f.traffic, 'evaluations',
-                                                             coalesce((o.details ->> 'evaluations')::integer, 1) + 1),
-            updated_at     = now()
-        WHERE o.status = 'open' AND o.cache_name = f.cache_name AND o.implementation_type = f.implementation_type
-          AND o.rule = f.rule AND o.metric = f.metric;
-        IF FOUND THEN
+    FOR f IN SELECT fi.*, r.window_length FROM auditor_findings(v_end) AS fi JOIN auditor_rules AS r ON r.rule = fi.rule
+             ORDER BY 1, 2, 3 LOOP
+        SELECT * INTO o FROM cache_auditor_observations AS x
+        WHERE x.status = 'open' AND x.cache_name = f.cache_name AND x.implementation_type = f.implementation_type
+          AND x.rule = f.rule AND x.metric = f.metric
+        FOR UPDATE;
+        lasted := CASE WHEN o.id IS NULL THEN interval '0' ELSE p_at - o.first_seen_at END;
+        sev := CASE WHEN f.severity = 'critical'
+                         AND (f.category <> 'capacity' OR lasted >= greatest(cfg.escalate_after, f.window_length / 2))
+                    THEN 'critical'
+                    WHEN lasted >= cfg.escalate_after THEN 'warning'
+                    ELSE 'info' END;
+        IF o.id IS NOT NULL THEN
+            sev := CASE WHEN 'critical' IN (sev, o.severity) THEN 'critical'
+                        WHEN 'warning' IN (sev, o.severity) THEN 'warning' ELSE 'info' END;
+            UPDATE cache_auditor_observations AS x SET
+                last_seen_at   = greatest(x.last_seen_at, p_at),
+                observed_value = f.observed_value,
+                expected_value = f.expected_value,
+                deviation_pct  = f.deviation_pct,
+                z_score        = f.z_score,
+                worst_value    = CASE WHEN f.direction = 'up' THEN greatest(x.worst_value, f.observed_value)
+                                      ELSE least(x.worst_value, f.observed_value) END,
+                severity       = sev,
+                acknowledged   = x.acknowledged AND NOT (sev = 'critical' AND x.severity <> 'critical'),
+                message        = auditor_message(f.metric, f.cache_name, f.implementation_type, f.observed_value,
+                                                 f.expected_value, f.deviation_pct, f.z_score,
+                                                 v_end - f.window_start, f.reference, f.limit_value),
+                details        = x.details || jsonb_build_object('window_start', f.window_start, 'window_end', v_end,
+                                                                 'traffic', f.traffic, 'evaluations',
+                                                                 coalesce((x.details ->> 'evaluations')::integer, 1) + 1)
+                                 || CASE WHEN x.severity = 'info' AND sev <> 'info'
+                                         THEN jsonb_build_object('escalated_at', p_at) ELSE '{}'::jsonb END,
+                updated_at     = now()
+            WHERE x.id = o.id;
             updated := updated + 1;
         ELSE
             INSERT INTO cache_auditor_observations (
                 cache_name, implementation_type, severity, category, rule, metric, observed_value,
                 expected_value, deviation_pct, z_score, worst_value, message, recommendation,
                 first_seen_at, last_seen_at, details)
-            VALUES (f.cache_name, f.implementation_type, f.severity, f.category, f.rule, f.metric,
+            VALUES (f.cache_name, f.implementation_type, sev, f.category, f.rule, f.metric,
                     f.observed_value, f.expected_value, f.deviation_pct, f.z_score, f.observed_value,
                     auditor_message(f.metric, f.cache_name, f.implementation_type, f.observed_value,
                                     f.expected_value, f.deviation_pct, f.z_score, v_end - f.window_start,
@@ -274,16 +298,23 @@ BEGIN
                     f.recommendation, p_at, p_at,
                     jsonb_strip_nulls(jsonb_build_object(
                         'window_start', f.window_start, 'window_end', v_end, 'traffic', f.traffic,
-                        'reference_implementation', f.reference, 'baseline_id', f.baseline_id, 'evaluations', 1)));
+                        'reference_implementation', f.reference, 'baseline_id', f.baseline_id, 'evaluations', 1,
+                        'escalated_at', CASE WHEN sev <> 'info' THEN p_at END)));
             opened := opened + 1;
         END IF;
     END LOOP;
 
-    UPDATE cache_auditor_observations AS o
+    UPDATE cache_auditor_observations AS x
     SET status = 'resolved', resolved_at = p_at, updated_at = now()
-    WHERE o.status = 'open'
-      AND o.last_seen_at <= p_at - greatest(cfg.resolve_after, (SELECT r.window_length FROM auditor_rules AS r
-                                                                 WHERE r.rule = o.rule));
+    FROM auditor_rules AS r
+    WHERE x.status = 'open' AND r.rule = x.rule
+      AND x.last_seen_at <= p_at - greatest(cfg.resolve_after, r.window_length)
+      AND (x.last_seen_at <= p_at - interval '1 day'
+           OR r.metric = 'throughput_per_minute'
+           OR (SELECT coalesce(sum(m.total_operations), 0) FROM cache_metrics_1min AS m
+               WHERE m.cache_name = x.cache_name AND m.implementation_type = x.implementation_type
+                 AND m.minute_window >= x.last_seen_at - cfg.audit_lag AND m.minute_window < v_end)
+              >= r.min_traffic);
     GET DIAGNOSTICS resolved = ROW_COUNT;
 
     action := 'opened'; observations := opened; RETURN NEXT;

@@ -29,6 +29,7 @@ AS $$
         ('reader', 'function', 'exp_hist_merge_all(exp_histogram[], integer)', 'EXECUTE'),
         ('reader', 'function', 'exp_hist_quantiles(exp_histogram, bigint, double precision[], double precision, double precision)', 'EXECUTE'),
         ('reader', 'function', 'hour_of_week(timestamp with time zone)', 'EXECUTE'),
+        ('reader', 'function', 'hour_of_week(timestamp with time zone, text)', 'EXECUTE'),
         ('reader', 'function', 'notify_channel()', 'EXECUTE')
 $$;
 

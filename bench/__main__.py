@@ -18,6 +18,7 @@ SUITES = {
     "scaleout": scaleout.run,
     "memory": memory.run,
     "auditor": auditor.run,
+    "auditor_cost": auditor.costs,
     "rls": rls.run,
     "gateway": gateway.run,
 }

@@ -156,6 +156,27 @@ def test_baseline_statistics_equal_a_computation_from_the_minutes(pg_dsn, schema
             assert dict(zip(columns, values))[name] == pytest.approx(value, rel=1e-9, abs=1e-9), (how, name)
 
 
+def test_hours_of_the_week_follow_the_schema_time_zone_across_daylight_saving(pg_dsn, schema):
+    """Traffic at 09:00 in New York only, on days before and after the switch of 1 November 2026
+    (13:00 UTC before, 14:00 after): in that zone every baseline is of a 09:00 hour; in UTC, of two."""
+    days = [datetime(2026, 10, 29, 13, tzinfo=UTC), datetime(2026, 10, 30, 13, tzinfo=UTC),
+            datetime(2026, 11, 2, 14, tzinfo=UTC), datetime(2026, 11, 3, 14, tzinfo=UTC)]
+    _write(pg_dsn, schema, [_minute(d + timedelta(minutes=m), "tz", hits=90, misses=10) for d in days for m in range(60)])
+    hours = {}
+    for zone in ("America/New_York", "UTC"):
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            update_settings(conn, schema, time_zone=zone, baseline_min_samples=100, seasonal_min_weeks=1,
+                            seasonal_min_samples=30)
+        _call(pg_dsn, f'SELECT "{schema}".refresh_baselines(%s, true)', (datetime(2026, 11, 4, tzinfo=UTC),))
+        hours[zone] = {h % 24 for (h,) in sql_rows(
+            pg_dsn, f'SELECT hour_of_week FROM "{schema}".cache_baseline_metrics'
+                    f" WHERE is_active AND cache_name = 'tz' AND hour_of_week IS NOT NULL")}
+        assert _call(pg_dsn, f'SELECT "{schema}".hour_of_week(%s)', (days[2],))[0][0] == (9 if zone != "UTC" else 14)
+    assert hours == {"America/New_York": {9}, "UTC": {13, 14}}
+    with psycopg.connect(pg_dsn, autocommit=True) as conn, pytest.raises(psycopg.errors.InvalidParameterValue):
+        update_settings(conn, schema, time_zone="Mars/Olympus_Mons")
+
+
 def test_one_active_baseline_per_series_and_the_previous_ones_kept(pg_dsn, schema, steady_day):
     at = steady_day + timedelta(minutes=10)
     assert _call(pg_dsn, f'SELECT "{schema}".refresh_baselines(%s)', (at,))[0][0] == 1  # one week: no seasonal rows
@@ -419,7 +440,7 @@ def judged_week(pg_dsn):
 def test_every_labelled_fault_is_caught_with_its_category_in_bounded_time(judged_week):
     _, outcomes = judged_week
     faults = [o for o in outcomes.values() if o.scenario.category]
-    assert len(faults) == 7
+    assert len(faults) == 10
     for o in faults:
         s = o.scenario
         assert o.detected_after is not None, f"{s.name}: not detected"
@@ -440,7 +461,7 @@ def test_acute_faults_are_one_observation_each_and_resolve(judged_week):
 def test_a_clean_week_raises_no_warning_or_critical(judged_week, pg_dsn):
     schema, outcomes = judged_week
     clean = [o for o in outcomes.values() if o.scenario.category is None]
-    assert len(clean) == 4
+    assert len(clean) == 6
     assert all(o.observations == 0 for o in clean)
     # and the clean series did have baselines, per hour of the week: there was something to compare with
     assert sql_rows(pg_dsn, f'SELECT count(*) FROM "{schema}".cache_baseline_metrics WHERE is_active'

@@ -10,7 +10,7 @@ def test_benchmarks_run_in_smoke_mode(pg_dsn):
                         timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    for title in ("### Hot path", "### Ingest", "### Metric export", "### Query speed"):
+    for title in ("### Hot path", "### Ingest", "### Metric export", "### Query speed", "### Auditor costs"):
         assert title in out
     ingest = next(line for line in out.splitlines() if line.startswith("| SupabaseSpanExporter"))
     assert int(ingest.split("|")[2].strip().replace(",", "")) > 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Iterable, Iterator, Literal
+from zoneinfo import ZoneInfo
 
 from ..histogram import ExpHistogram
 from ..rows.schema import MinuteRow
@@ -72,11 +73,16 @@ class Profile:
     load_latency: float = 0.15     # latency is this much higher at the busiest hour
     error_rate: float = 0.0005
     cache_size: int = 50_000
+    dispersion: float = 0.0        # coefficient of variation of a minute's traffic beyond Poisson (gamma-mixed)
+    drift: float = 0.0             # scale of the slow, mean-reverting hourly wander of hit rate and latency
+    local_zone: str | None = None  # the daily wave and weekends follow this zone's clock (peak_hour_utc is local then)
     faults: tuple[Fault, ...] = field(default=())
 
 
 def _load(p: Profile, t: datetime) -> float:
     """Traffic at ``t`` as a share of the peak: a daily wave, lower at weekends."""
+    if p.local_zone:
+        t = t.astimezone(ZoneInfo(p.local_zone))
     hour = t.hour + t.minute / 60
     wave = 0.5 - 0.5 * math.cos(2 * math.pi * (hour - p.peak_hour_utc + 12) / 24)
     share = p.night_ratio + (1 - p.night_ratio) * wave
@@ -143,10 +149,16 @@ def generate(profile: Profile, start: datetime, end: datetime, seed: int = 0) ->
     rng = random.Random(f"{seed}:{profile.cache_name}:{profile.implementation_type}")
     t = start.astimezone(timezone.utc).replace(second=0, microsecond=0)
     step = timedelta(minutes=1)
+    hit_drift = latency_drift = 0.0
     while t < end:
         load = _load(profile, t)
-        hit_rate = profile.hit_rate + profile.hit_rate_swing * (1 - load)
-        latency = 1.0 + profile.load_latency * load
+        if profile.drift and t.minute == 0:
+            # an AR(1) walk per hour, correlated over about two days: at drift 1 it wanders with a
+            # standard deviation of 1.5 points of hit rate and 5 % of latency
+            hit_drift = 0.98 * hit_drift + rng.gauss(0, 0.003 * profile.drift)
+            latency_drift = 0.98 * latency_drift + rng.gauss(0, 0.01 * profile.drift)
+        hit_rate = profile.hit_rate + profile.hit_rate_swing * (1 - load) + hit_drift
+        latency = (1.0 + profile.load_latency * load) * math.exp(latency_drift)
         error_rate = profile.error_rate
         traffic = 1.0
         for f in profile.faults:
@@ -162,6 +174,9 @@ def generate(profile: Profile, start: datetime, end: datetime, seed: int = 0) ->
             else:
                 traffic *= 1 + (f.value - 1) * w
         expected = profile.peak_ops_per_minute * load * traffic
+        if profile.dispersion:
+            shape = 1 / profile.dispersion ** 2
+            expected *= rng.gammavariate(shape, 1 / shape)
         requests = _poisson(rng, expected)
         errors = _binomial(rng, requests, error_rate)
         served = requests - errors

@@ -35,8 +35,25 @@ BEGIN
         SELECT * FROM auditor_rules WHERE enabled
     ), w AS (
         SELECT window_length,
-               bool_or(metric IN ('p50_response_time_ms', 'p95_response_time_ms', 'p99_response_time_ms')) AS percentiles
+               bool_or(metric IN ('p50_response_time_ms', 'p95_response_time_ms', 'p99_response_time_ms')) AS percentiles,
+               bool_or(metric = 'throughput_per_minute' AND direction = 'up') AS growth
         FROM r GROUP BY 1
+    ), typical AS (
+        -- for growth rules, the window's typical minute (median of minutes with traffic, times the
+        -- share of minutes that had any), as the baselines measure it: a spike of a few minutes
+        -- inside an hour is no growth
+        SELECT w.window_length, pm.cache_name, pm.implementation_type,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY pm.ops) * count(*)
+                   / (extract(epoch FROM w.window_length) / 60) AS throughput
+        FROM w
+        CROSS JOIN LATERAL (
+            SELECT c.cache_name, c.implementation_type, c.minute_window, sum(c.total_operations) AS ops
+            FROM cache_metrics_1min AS c
+            WHERE c.minute_window >= p_end - w.window_length AND c.minute_window < p_end
+            GROUP BY 1, 2, 3
+        ) AS pm
+        WHERE w.growth AND pm.ops > 0
+        GROUP BY 1, 2, 3
     ), st AS (
         SELECT w.window_length, s.*
         FROM w CROSS JOIN LATERAL cache_series(p_end - w.window_length, p_end, w.window_length,
@@ -78,7 +95,8 @@ BEGIN
                     WHEN 'p50_response_time_ms' THEN sb.p50_response_time_ms
                     WHEN 'p95_response_time_ms' THEN sb.p95_response_time_ms
                     WHEN 'p99_response_time_ms' THEN sb.p99_response_time_ms
-                    ELSE sb.throughput_per_minute END AS obs,
+                    ELSE CASE WHEN r.direction = 'up' THEN coalesce(ty.throughput, 0) ELSE sb.throughput_per_minute END
+               END AS obs,
                CASE r.metric WHEN 'hit_rate' THEN sb.b_hit_rate WHEN 'error_rate' THEN sb.b_error_rate
                     WHEN 'p50_response_time_ms' THEN sb.b_p50 WHEN 'p95_response_time_ms' THEN sb.b_p95
                     WHEN 'p99_response_time_ms' THEN sb.b_p99 ELSE sb.b_tp END AS expct,
@@ -95,13 +113,19 @@ BEGIN
                     ELSE coalesce(sb.latency_count, 0) END AS traffic,
                coalesce(sb.errors, 0) AS errs
         FROM r JOIN sb ON sb.window_length = r.window_length
+        LEFT JOIN typical AS ty ON ty.window_length = r.window_length AND ty.cache_name = sb.cache_name
+                               AND ty.implementation_type = sb.implementation_type
     ), m2 AS (
         -- the spread of the window's value: the baseline's per-minute spread, widened when the
         -- window holds fewer requests than a typical baseline minute, and never below 1 % of the mean
+        -- (10 % for a latency percentile: read from histogram buckets up to 9 % wide, over a few
+        -- hundred requests, it moves that much by itself, and a robust spread of bucketed values
+        -- can be as small as a bucket)
         SELECT m.*,
                CASE WHEN m.b_id IS NOT NULL THEN
                    greatest(m.sd * sqrt(greatest(1.0, coalesce(m.per_minute, 0) / greatest(m.traffic, 1))),
-                            0.01 * abs(m.expct), 1e-9) END AS sd_eff
+                            CASE WHEN m.metric LIKE 'p%_response_time_ms' THEN 0.10 ELSE 0.01 END * abs(m.expct),
+                            1e-9) END AS sd_eff
         FROM m
     ), judged AS (
         SELECT m2.cache_name, m2.implementation_type, m2.rule, m2.category, m2.metric, m2.obs,
@@ -216,8 +240,9 @@ $$;
 -- observation per new finding, updates the open one of an ongoing finding (last seen, current and
 -- worst values), and resolves open observations whose finding has been absent for resolve_after
 -- (or the rule's window, if longer) while the series had traffic enough to judge it (at least the
--- rule's min_traffic operations in the minutes since the finding was last seen; a day without that resolves it
--- too), so a quiet night does not close and reopen an ongoing finding. An observation opens as
+-- rule's min_traffic operations in the minutes since the finding was last seen, and for an error-rate
+-- limit an error rate below half of it over those minutes; a day without that resolves it too),
+-- so a quiet night does not close and reopen an ongoing finding. An observation opens as
 -- info and takes its finding's severity once the finding has lasted escalate_after (as an alert
 -- rule's "for"); a critical finding is critical at once, except a capacity one, which must last
 -- half its rule's window (a spike of minutes is no capacity problem). Severity only ever rises;
@@ -311,10 +336,15 @@ BEGIN
       AND x.last_seen_at <= p_at - greatest(cfg.resolve_after, r.window_length)
       AND (x.last_seen_at <= p_at - interval '1 day'
            OR r.metric = 'throughput_per_minute'
-           OR (SELECT coalesce(sum(m.total_operations), 0) FROM cache_metrics_1min AS m
-               WHERE m.cache_name = x.cache_name AND m.implementation_type = x.implementation_type
-                 AND m.minute_window >= x.last_seen_at - cfg.audit_lag AND m.minute_window < v_end)
-              >= r.min_traffic);
+           OR EXISTS (
+               SELECT 1
+               FROM (SELECT sum(m.total_operations) AS ops, sum(m.errors) AS errs FROM cache_metrics_1min AS m
+                     WHERE m.cache_name = x.cache_name AND m.implementation_type = x.implementation_type
+                       AND m.minute_window >= x.last_seen_at - cfg.audit_lag AND m.minute_window < v_end) AS q
+               WHERE q.ops >= r.min_traffic
+                 -- an error-rate limit: the errors since were few because traffic was, not the rate
+                 AND (r.compare_to <> 'threshold' OR r.metric <> 'error_rate'
+                      OR 100.0 * q.errs / q.ops < 0.5 * r.warning_threshold)));
     GET DIAGNOSTICS resolved = ROW_COUNT;
 
     action := 'opened'; observations := opened; RETURN NEXT;

@@ -36,7 +36,9 @@ BEGIN
     ), w AS (
         SELECT window_length,
                bool_or(metric IN ('p50_response_time_ms', 'p95_response_time_ms', 'p99_response_time_ms')) AS percentiles,
-               bool_or(metric = 'throughput_per_minute' AND direction = 'up') AS growth
+               bool_or(metric = 'throughput_per_minute' AND direction = 'up') AS growth,
+               -- the hour of the week a window is judged against: at its middle (once per window, not per row)
+               hour_of_week(p_end - window_length / 2) AS how
         FROM r GROUP BY 1
     ), typical AS (
         -- for growth rules, the window's typical minute (median of minutes with traffic, times the
@@ -60,11 +62,12 @@ BEGIN
                                                NULL, NULL, w.percentiles) AS s
     ), series AS (
         -- every series with data in the window or with a baseline (a silent series can be judged too)
-        SELECT w.window_length, b.cache_name, b.implementation_type
+        SELECT w.window_length, w.how, b.cache_name, b.implementation_type
         FROM w, cache_baseline_metrics AS b
         WHERE b.is_active AND b.hour_of_week IS NULL
         UNION
-        SELECT st.window_length, st.cache_name, st.implementation_type FROM st
+        SELECT st.window_length, w.how, st.cache_name, st.implementation_type
+        FROM st JOIN w ON w.window_length = st.window_length
     ), sb AS (
         SELECT se.window_length, se.cache_name, se.implementation_type,
                st.total_operations, st.hits + st.misses AS lookups, st.errors, st.latency_count,
@@ -84,7 +87,7 @@ BEGIN
                    bl.operations_per_minute AS b_ops
             FROM cache_baseline_metrics AS bl
             WHERE bl.is_active AND bl.cache_name = se.cache_name AND bl.implementation_type = se.implementation_type
-              AND (bl.hour_of_week IS NULL OR bl.hour_of_week = hour_of_week(p_end - se.window_length / 2))
+              AND (bl.hour_of_week IS NULL OR bl.hour_of_week = se.how)
             ORDER BY bl.hour_of_week NULLS LAST
             LIMIT 1
         ) AS b ON true

@@ -243,7 +243,7 @@ $$;
 -- observation per new finding, updates the open one of an ongoing finding (last seen, current and
 -- worst values), and resolves open observations whose finding has been absent for resolve_after
 -- (or the rule's window, if longer) while the series had traffic enough to judge it (at least the
--- rule's min_traffic operations in the minutes since the finding was last seen, and for an error-rate
+-- rule's min_traffic operations in the minutes after the last window that held it, and for an error-rate
 -- limit an error rate below half of it over those minutes; a day without that resolves it too),
 -- so a quiet night does not close and reopen an ongoing finding. An observation opens as
 -- info and takes its finding's severity once the finding has lasted escalate_after (as an alert
@@ -343,7 +343,9 @@ BEGIN
                SELECT 1
                FROM (SELECT sum(m.total_operations) AS ops, sum(m.errors) AS errs FROM cache_metrics_1min AS m
                      WHERE m.cache_name = x.cache_name AND m.implementation_type = x.implementation_type
-                       AND m.minute_window >= x.last_seen_at - cfg.audit_lag AND m.minute_window < v_end) AS q
+                       -- after the last window that held the finding
+                       AND m.minute_window >= coalesce((x.details ->> 'window_end')::timestamptz, x.last_seen_at)
+                       AND m.minute_window < v_end) AS q
                WHERE q.ops >= r.min_traffic
                  -- an error-rate limit: the errors since were few because traffic was, not the rate
                  AND (r.compare_to <> 'threshold' OR r.metric <> 'error_rate'

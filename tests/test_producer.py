@@ -106,6 +106,54 @@ def test_concurrent_threads_lose_no_count():
     assert snap.sums[slot] == 8 * sum(range(1000, 21_000))
 
 
+def test_drains_while_threads_record_count_every_operation_once():
+    # record() takes no lock: what concurrent drains (the collector) take, plus what is left, is
+    # exactly what was recorded, threads that have exited included.
+    acc = Accumulator(("c", "x"))
+    slot = SLOT[("get", "hit")]
+    snaps, done = [], threading.Event()
+
+    def work(n):
+        for i in range(n):
+            acc.record(slot, 1 + (i * 7919) % 40_000)  # below and above the bucket table
+
+    def drain():
+        while not done.is_set():
+            snaps.append(acc.drain())
+
+    drainer = threading.Thread(target=drain)
+    drainer.start()
+    threads = [threading.Thread(target=work, args=(10_000 + 1_000 * k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    drainer.join()
+    snaps.append(acc.drain())
+    total = sum(s.counts[slot] for s in snaps)
+    expected = [1 + (i * 7919) % 40_000 for k in range(6) for i in range(10_000 + 1_000 * k)]
+    assert total == len(expected) == sum(sum(s.buckets[slot].values()) for s in snaps)
+    assert sum(s.sums[slot] for s in snaps) == sum(expected)
+    assert min(s.mins[slot] for s in snaps if s.counts[slot]) == min(expected)
+    assert max(s.maxs[slot] for s in snaps) == max(expected)
+    assert all(s.firsts[slot] for s in snaps if s.counts[slot])  # every point has a start time
+
+
+def test_bucket_table_agrees_with_the_formula_and_zero_durations_are_zeros():
+    from otel_supabase_exporter.instrument import producer
+
+    assert all(producer._INDEX[d] == producer._bucket_index(d) for d in range(1, producer._TABLE_NS))
+    acc = Accumulator(("z", "x"))
+    slot = SLOT[("set", "ok")]
+    for d in (0, 5, -3, 20_000, 0):
+        acc.record(slot, d)
+    snap = acc.drain()
+    assert snap.counts[slot] == 5 and snap.zeros[slot] == 3 and snap.sums[slot] == 20_005
+    assert snap.mins[slot] == 0 and snap.maxs[slot] == 20_000
+    assert dict(snap.buckets[slot]) == {producer._bucket_index(5): 1, producer._bucket_index(20_000): 1}
+
+
 def test_first_delta_starts_at_the_first_operation_not_at_instrumentation_time():
     reader = InMemoryMetricReader(preferred_temporality=DELTA)
     mp = MeterProvider(metric_readers=[reader])

@@ -1,8 +1,9 @@
 """Pre-aggregated cache metrics: what the hot path records, and the standard metrics readers collect from it.
 
-A cache call adds one to a per-series counter and one to a bucket of a
-base-2 exponential histogram, under a per-series lock (well under a
-microsecond), instead of going through ``Counter.add`` and
+A cache call appends its duration to a per-series, per-outcome log (no
+lock: ``list.append`` is atomic), folded every 256 entries and at each
+collection into a counter and a base-2 exponential histogram (well under a
+microsecond per call), instead of going through ``Counter.add`` and
 ``Histogram.record`` (about 12 µs together in the SDK). At collection time
 every reader of an SDK ``MeterProvider`` receives these as ordinary
 OpenTelemetry metrics in the ``otel_supabase_exporter`` scope:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import threading
 import time
@@ -193,3 +194,29 @@ print(sorted(counts.items()))
     result = run_python(["-c", script], env={})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[('hit', 1), ('miss', 1), ('ok', 1)]"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_child_counts_only_its_own_operations_through_the_lists_held_before_the_fork():
+    from otel_supabase_exporter.instrument.producer import Producer
+
+    producer = Producer()  # kept: the fork hook holds producers weakly
+    acc = producer.accumulator("fork", "x")
+    slot = SLOT[("get", "hit")]
+    held = acc.logs[slot]  # as Operation.call holds it
+    for i in range(300):  # one fold and 44 pending at the fork
+        acc.record(slot, 1000 + i)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        ok = False
+        try:
+            acc.record(slot, 5)
+            held.append(7)
+            snap = acc.drain()
+            ok = snap.counts[slot] == 2 and snap.sums[slot] == 12 and acc.logs[slot] is held
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    snap = acc.drain()
+    assert snap.counts[slot] == 300 and snap.sums[slot] == sum(range(1000, 1300))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, NamedTuple
 
+from .producer import _FOLD_AT
 from .series import (
     UNRESOLVED,
     DEL_ERROR,
@@ -100,7 +101,13 @@ class Operation:
         if slot is None:
             slot = GET_MISS if result is self.miss else GET_HIT
         try:
-            series.record(slot, duration)
+            log = series.logs[slot]
+            if log:  # Accumulator.record without the call (the hot path): append, fold when full
+                log.append(duration)
+                if len(log) >= _FOLD_AT:
+                    series.fold(slot)
+            else:
+                series.record(slot, duration)
         except Exception as telemetry_exc:
             telemetry_failed("operation record", telemetry_exc)
         return result

@@ -175,7 +175,8 @@ class Accumulator:
     def _after_fork_in_child(self) -> None:
         """The parent's recordings are the parent's: the child starts empty, with a new lock."""
         self.lock = threading.Lock()
-        self.logs = [[] for _ in range(_N)]
+        for log in self.logs:  # emptied, not replaced: the hot path holds these lists
+            log.clear()
         self._reset()
 
 

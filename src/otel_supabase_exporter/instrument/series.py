@@ -152,7 +152,7 @@ class Series:
 
     __slots__ = (
         "name", "implementation", "base_attrs", "attrs", "span_attrs", "sizes", "record", "count",
-        "current_tracer", "record_keys", "hasher", "decide",
+        "current_tracer", "record_keys", "hasher", "decide", "logs", "fold",
     )
 
     def __init__(
@@ -179,6 +179,7 @@ class Series:
         accumulator = producer_for(meter_provider).accumulator(name, implementation)
         self.record = accumulator.record
         self.count = accumulator.count
+        self.logs, self.fold = accumulator.logs, accumulator.fold  # Operation.call records through them
         self.decide: Any = None
         if not (settings.spans_enabled() if spans is None else spans):
             self.current_tracer = None

@@ -116,8 +116,7 @@ class Accumulator:
 
     def _first(self, slot: int, duration_ns: int) -> None:
         with self.lock:
-            if not self.firsts[slot]:
-                self.firsts[slot] = _time_ns()
+            self.firsts[slot] = self.firsts[slot] or _time_ns()
         self.logs[slot].append(duration_ns)
 
     def fold(self, slot: int) -> None:
@@ -158,8 +157,7 @@ class Accumulator:
     def count(self, slot: int, n: int = 1) -> None:
         """Count ``n`` operations of ``slot`` that have no duration (evictions, polled caches)."""
         with self.lock:
-            if not self.firsts[slot]:
-                self.firsts[slot] = _time_ns()
+            self.firsts[slot] = self.firsts[slot] or _time_ns()
             self.counts[slot] += n
 
     def drain(self) -> "Snapshot":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import threading
 import time
@@ -106,6 +107,54 @@ def test_concurrent_threads_lose_no_count():
     assert snap.sums[slot] == 8 * sum(range(1000, 21_000))
 
 
+def test_drains_while_threads_record_count_every_operation_once():
+    # record() takes no lock: what concurrent drains (the collector) take, plus what is left, is
+    # exactly what was recorded, threads that have exited included.
+    acc = Accumulator(("c", "x"))
+    slot = SLOT[("get", "hit")]
+    snaps, done = [], threading.Event()
+
+    def work(n):
+        for i in range(n):
+            acc.record(slot, 1 + (i * 7919) % 40_000)  # below and above the bucket table
+
+    def drain():
+        while not done.is_set():
+            snaps.append(acc.drain())
+
+    drainer = threading.Thread(target=drain)
+    drainer.start()
+    threads = [threading.Thread(target=work, args=(10_000 + 1_000 * k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    drainer.join()
+    snaps.append(acc.drain())
+    total = sum(s.counts[slot] for s in snaps)
+    expected = [1 + (i * 7919) % 40_000 for k in range(6) for i in range(10_000 + 1_000 * k)]
+    assert total == len(expected) == sum(sum(s.buckets[slot].values()) for s in snaps)
+    assert sum(s.sums[slot] for s in snaps) == sum(expected)
+    assert min(s.mins[slot] for s in snaps if s.counts[slot]) == min(expected)
+    assert max(s.maxs[slot] for s in snaps) == max(expected)
+    assert all(s.firsts[slot] for s in snaps if s.counts[slot])  # every point has a start time
+
+
+def test_bucket_table_agrees_with_the_formula_and_zero_durations_are_zeros():
+    from otel_supabase_exporter.instrument import producer
+
+    assert all(producer._INDEX[d] == producer._bucket_index(d) for d in range(1, producer._TABLE_NS))
+    acc = Accumulator(("z", "x"))
+    slot = SLOT[("set", "ok")]
+    for d in (0, 5, -3, 20_000, 0):
+        acc.record(slot, d)
+    snap = acc.drain()
+    assert snap.counts[slot] == 5 and snap.zeros[slot] == 3 and snap.sums[slot] == 20_005
+    assert snap.mins[slot] == 0 and snap.maxs[slot] == 20_000
+    assert dict(snap.buckets[slot]) == {producer._bucket_index(5): 1, producer._bucket_index(20_000): 1}
+
+
 def test_first_delta_starts_at_the_first_operation_not_at_instrumentation_time():
     reader = InMemoryMetricReader(preferred_temporality=DELTA)
     mp = MeterProvider(metric_readers=[reader])
@@ -145,3 +194,29 @@ print(sorted(counts.items()))
     result = run_python(["-c", script], env={})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[('hit', 1), ('miss', 1), ('ok', 1)]"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_child_counts_only_its_own_operations_through_the_lists_held_before_the_fork():
+    from otel_supabase_exporter.instrument.producer import Producer
+
+    producer = Producer()  # kept: the fork hook holds producers weakly
+    acc = producer.accumulator("fork", "x")
+    slot = SLOT[("get", "hit")]
+    held = acc.logs[slot]  # as Operation.call holds it
+    for i in range(300):  # one fold and 44 pending at the fork
+        acc.record(slot, 1000 + i)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        ok = False
+        try:
+            acc.record(slot, 5)
+            held.append(7)
+            snap = acc.drain()
+            ok = snap.counts[slot] == 2 and snap.sums[slot] == 12 and acc.logs[slot] is held
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    snap = acc.drain()
+    assert snap.counts[slot] == 300 and snap.sums[slot] == sum(range(1000, 1300))

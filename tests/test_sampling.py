@@ -172,3 +172,38 @@ class SamplingTest(TestBase):
         spans = exporter.get_finished_spans()
         assert [s.name for s in spans] == ["cache.set", "cache.get"]
         assert all(s.parent.span_id == request.get_span_context().span_id for s in spans)
+
+
+class SpanContentTest(TestBase):
+    def test_a_sampled_span_is_current_during_the_call_and_says_hit_or_miss_by_cache_result(self) -> None:
+        from opentelemetry import context, trace
+
+        from otel_supabase_exporter.rows import Rejected
+        from otel_supabase_exporter.rows.spans import cache_span_row
+
+        seen = []
+
+        class Recording(dict):
+            def get(self, key, default=None):  # the cache's own code sees our span as the current one
+                seen.append((trace.get_current_span(), dict(context.get_current())))
+                return super().get(key, default)
+
+        provider, exporter = self.create_tracer_provider(sampler=ParentBased(ALWAYS_ON))
+        cache = instrument_cache(Recording(), name="content", tracer_provider=provider,
+                                 meter_provider=self.meter_provider)
+        before = dict(context.get_current())
+        cache["k"] = "value"
+        cache.get("k")
+        cache.get("missing")
+        assert dict(context.get_current()) == before  # detached after each call
+        spans = exporter.get_finished_spans()
+        assert [(s.name, s.attributes["cache.result"]) for s in spans] == [
+            ("cache.set", "ok"), ("cache.get", "hit"), ("cache.get", "miss")]
+        assert [current.get_span_context().span_id for current, _ in seen] == [
+            s.get_span_context().span_id for s in spans[1:]]
+        assert all(len(ctx) == len(before) + 1 for _, ctx in seen)  # the call's context: ours plus its span
+        assert not any("cache.hit" in s.attributes for s in spans)  # cache.result says it (telemetry.md)
+        assert spans[0].attributes["cache.item_size"] == 5 and "cache.size" in spans[0].attributes
+        rejected = Rejected()
+        rows = [cache_span_row(s, rejected) for s in spans]
+        assert rejected.total == 0 and [row[4] for row in rows] == ["set", "hit", "miss"]  # operation_type

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, NamedTuple
 
+from .producer import _FOLD_AT
 from .series import (
     UNRESOLVED,
     DEL_ERROR,
@@ -42,7 +43,7 @@ class Operation:
     ``call`` is the wrappers' hot path (the key is the first argument; ``target``, the wrapped cache,
     is what spans read the size of)."""
 
-    __slots__ = ("series", "mode", "miss_value", "target", "fixed", "miss")
+    __slots__ = ("series", "mode", "miss_value", "target", "fixed", "miss", "start_slot")
 
     def __init__(self, series: Series, mode: str, miss_value: object = None, target: object = None) -> None:
         self.series = series
@@ -51,6 +52,7 @@ class Operation:
         self.target = target
         self.fixed = _FIXED_SLOT.get(mode)  # None: a lookup, a miss when the result is ``miss``
         self.miss = MISSING if mode == DEFAULT else miss_value  # DEFAULT: asked with the sentinel
+        self.start_slot = _START_SLOT[mode]  # the span's name until the outcome is known
 
     def start(self, attach: bool = True, context: Any = None) -> tuple[Any, Any, int] | None:
         """The call's span, if one is sampled (``context``: the sampler was asked and keeps a span
@@ -59,7 +61,7 @@ class Operation:
         tracer = series.current_tracer
         if tracer is UNRESOLVED:
             tracer = series.tracer()
-        return None if tracer is None else series.start_span(tracer, _START_SLOT[self.mode], attach=attach,
+        return None if tracer is None else series.start_span(tracer, self.start_slot, attach=attach,
                                                               context=context)
 
     def maybe_start(self) -> tuple[Any, Any, int] | None:
@@ -82,8 +84,12 @@ class Operation:
                 return self.run(call, args[0] if args else MISSING, args, kwargs, sized=self.target)
             context = decide()
             if context is not None:
-                return self.timed(call, args[0] if args else MISSING, args, kwargs,
-                                  started=self.start(context=context), sized=self.target)
+                tracer = series.current_tracer
+                if tracer is UNRESOLVED:
+                    tracer = series.tracer()
+                started = None if tracer is None else series.start_span(tracer, self.start_slot, context=context)
+                return self.timed(call, args[0] if args else MISSING, args, kwargs, started=started,
+                                  sized=self.target)
         t0 = _perf_ns()
         try:
             result = call(*args, **kwargs)
@@ -95,7 +101,13 @@ class Operation:
         if slot is None:
             slot = GET_MISS if result is self.miss else GET_HIT
         try:
-            series.record(slot, duration)
+            log = series.logs[slot]
+            if log:  # Accumulator.record without the call (the hot path): append, fold when full
+                log.append(duration)
+                if len(log) >= _FOLD_AT:
+                    series.fold(slot)
+            else:
+                series.record(slot, duration)
         except Exception as telemetry_exc:
             telemetry_failed("operation record", telemetry_exc)
         return result

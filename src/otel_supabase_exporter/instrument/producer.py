@@ -1,8 +1,9 @@
 """Pre-aggregated cache metrics: what the hot path records, and the standard metrics readers collect from it.
 
-A cache call adds one to a per-series counter and one to a bucket of a
-base-2 exponential histogram, under a per-series lock (well under a
-microsecond), instead of going through ``Counter.add`` and
+A cache call appends its duration to a per-series, per-outcome log (no
+lock: ``list.append`` is atomic), folded every 256 entries and at each
+collection into a counter and a base-2 exponential histogram (well under a
+microsecond per call), instead of going through ``Counter.add`` and
 ``Histogram.record`` (about 12 µs together in the SDK). At collection time
 every reader of an SDK ``MeterProvider`` receives these as ordinary
 OpenTelemetry metrics in the ``otel_supabase_exporter`` scope:
@@ -21,6 +22,7 @@ collection step (``SynchronousMeasurementConsumer.collect``) once per process.
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import threading
@@ -63,14 +65,34 @@ def slot_attributes(name: str, implementation: str) -> tuple[dict[str, str], ...
     return tuple({**base, sc.ATTR_OPERATION: op, sc.ATTR_RESULT: res} for op, res in SLOTS)
 
 
-class Accumulator:
-    """Counts and duration histograms of one (cache name, implementation) since the last drain."""
+def _bucket_index(duration_ns: int) -> int:
+    """The exponential-histogram bucket (at :data:`SCALE`, of seconds) of a positive duration in ns."""
+    return _ceil(_log2(duration_ns) * _SCALE_FACTOR - _NS_OFFSET) - 1
 
-    __slots__ = ("buckets", "counts", "firsts", "key", "lock", "maxs", "mins", "sums", "zeros")
+
+# Bucket indexes of the durations below 16 µs (most in-process cache calls), computed once with
+# the same formula: a fold looks them up in C (``map(list.__getitem__)``) instead of calling it.
+_TABLE_NS = 1 << 14
+_INDEX: list[int] = [0] + [_bucket_index(d) for d in range(1, _TABLE_NS)]
+_index_of = _INDEX.__getitem__
+_FOLD_AT = 256  # durations a slot's log holds before the call that reaches it folds them
+
+
+class Accumulator:
+    """Counts and duration histograms of one (cache name, implementation) since the last drain.
+
+    :meth:`record` takes no lock: it appends the duration to its slot's log (``list.append`` is
+    atomic), and the log is folded into the counts and buckets under the lock by the call that
+    fills it to :data:`_FOLD_AT` entries, and by :meth:`drain`. A fold removes exactly the entries
+    it read (``del log[:n]``), so an append made meanwhile is kept for the next one.
+    """
+
+    __slots__ = ("buckets", "counts", "firsts", "key", "lock", "logs", "maxs", "mins", "sums", "zeros")
 
     def __init__(self, key: tuple[str, str]) -> None:
         self.key = key
         self.lock = threading.Lock()
+        self.logs: list[list[int]] = [[] for _ in range(_N)]
         self._reset()
 
     def _reset(self) -> None:
@@ -80,48 +102,80 @@ class Accumulator:
         self.maxs = [0] * _N
         self.zeros = [0] * _N
         self.firsts = [0] * _N  # wall-clock ns of the first operation: the start of a first delta
-        self.buckets: list[dict[int, int]] = [{} for _ in range(_N)]
+        self.buckets: list[dict[int, int]] = [collections.Counter() for _ in range(_N)]
 
     def record(self, slot: int, duration_ns: int) -> None:
-        """Count one operation of ``slot`` that took ``duration_ns``. (``acquire``/``release`` rather
-        than ``with``: the hot path, and ``with`` on a lock costs twice as much.)"""
-        lock = self.lock
-        lock.acquire()
-        try:
-            n = self.counts[slot]
-            self.counts[slot] = n + 1
-            if duration_ns > 0:
-                index = _ceil(_log2(duration_ns) * _SCALE_FACTOR - _NS_OFFSET) - 1
-                b = self.buckets[slot]
-                b[index] = b.get(index, 0) + 1
-                self.sums[slot] += duration_ns
-            else:
-                duration_ns = 0
-                self.zeros[slot] += 1
-            if n == 0:
-                self.mins[slot] = duration_ns
+        """Count one operation of ``slot`` that took ``duration_ns``."""
+        log = self.logs[slot]
+        if log:
+            log.append(duration_ns)
+            if len(log) >= _FOLD_AT:
+                self.fold(slot)
+        else:  # the first since the last fold: the wall clock of a first operation is read here
+            self._first(slot, duration_ns)
+
+    def _first(self, slot: int, duration_ns: int) -> None:
+        with self.lock:
+            self.firsts[slot] = self.firsts[slot] or _time_ns()
+        self.logs[slot].append(duration_ns)
+
+    def fold(self, slot: int) -> None:
+        """Move what ``slot``'s log holds into the counts and buckets."""
+        with self.lock:
+            self._fold_locked(slot)
+
+    def _fold_locked(self, slot: int) -> None:
+        log = self.logs[slot]
+        n = len(log)
+        if not n:
+            return
+        durations = log[:n]
+        del log[:n]
+        lo, hi = min(durations), max(durations)
+        if lo <= 0:  # a clock that did not advance: zero, as the histogram's zero bucket counts it
+            positive = [d for d in durations if d > 0]
+            self.zeros[slot] += n - len(positive)
+            durations, lo = positive, 0
+        if not self.counts[slot]:
+            self.mins[slot] = lo
+            if not self.firsts[slot]:  # its first operation raced a fold: it happened before now
                 self.firsts[slot] = _time_ns()
-            elif duration_ns < self.mins[slot]:
-                self.mins[slot] = duration_ns
-            if duration_ns > self.maxs[slot]:
-                self.maxs[slot] = duration_ns
-        finally:
-            lock.release()
+        elif lo < self.mins[slot]:
+            self.mins[slot] = lo
+        if hi > self.maxs[slot]:
+            self.maxs[slot] = hi
+        self.counts[slot] += n
+        if durations:
+            self.sums[slot] += sum(durations)
+            buckets = self.buckets[slot]
+            if hi < _TABLE_NS:
+                buckets.update(map(_index_of, durations))
+            else:  # a slow call among them: only it takes the formula
+                buckets.update(map(_index_of, [d for d in durations if d < _TABLE_NS]))
+                buckets.update(map(_bucket_index, [d for d in durations if d >= _TABLE_NS]))
 
     def count(self, slot: int, n: int = 1) -> None:
         """Count ``n`` operations of ``slot`` that have no duration (evictions, polled caches)."""
         with self.lock:
-            if not self.counts[slot]:
-                self.firsts[slot] = _time_ns()
+            self.firsts[slot] = self.firsts[slot] or _time_ns()
             self.counts[slot] += n
 
     def drain(self) -> "Snapshot":
         """What was recorded since the last drain; the accumulator starts over."""
         with self.lock:
+            for slot in range(_N):
+                self._fold_locked(slot)
             snap = Snapshot(counts=self.counts, sums=self.sums, mins=self.mins, maxs=self.maxs, zeros=self.zeros,
                             buckets=self.buckets, firsts=self.firsts)
             self._reset()
         return snap
+
+    def _after_fork_in_child(self) -> None:
+        """The parent's recordings are the parent's: the child starts empty, with a new lock."""
+        self.lock = threading.Lock()
+        for log in self.logs:  # emptied, not replaced: the hot path holds these lists
+            log.clear()
+        self._reset()
 
 
 class Snapshot:
@@ -192,8 +246,7 @@ class Producer:
         self._lock = threading.Lock()
         now = _time_ns()
         for acc in self._series.values():
-            acc.lock = threading.Lock()
-            acc._reset()
+            acc._after_fork_in_child()
         self._totals = {}
         for state in self._readers.values():
             state.pending, state.last_ns = {}, now

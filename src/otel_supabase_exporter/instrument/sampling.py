@@ -79,6 +79,12 @@ class _Handoff:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.local = threading.local()
+        # what the SDK asks besides the trace id, bound here: a lookup that falls through to
+        # __getattr__ costs a caught AttributeError per span
+        for name in ("generate_span_id", "is_trace_id_random"):
+            method = getattr(inner, name, None)
+            if method is not None:
+                setattr(self, name, method)
         cls = type(inner)
         # the SDK's RandomIdGenerator, its generate_trace_id not replaced: its ids are known here
         method = getattr(cls, "generate_trace_id", None)
@@ -139,23 +145,23 @@ def presampler(tracer: Any) -> Callable[[], Any] | None:
         try:
             ctx = var.get() if var is not None and module._RUNTIME_CONTEXT is runtime else current()
             parent = ctx.get(key) if key is not None else trace.get_current_span(ctx)
-            span_ctx = parent.get_span_context() if parent is not None and isinstance(parent, span_type) else None
-            if span_ctx is None or not span_ctx.is_valid:  # a root: the root sampler decides
-                if root is True or root is False:
-                    keep = root
-                elif fast_random:  # keep_if, its first draw inlined: most calls end here
-                    low = random.getrandbits(64)
-                    keep = low < root and handoff.keep_drawn(low, root)  # type: ignore[union-attr]
-                else:
-                    keep = handoff.keep_if(root)  # type: ignore[union-attr]
-            else:
-                sampled = span_ctx.trace_flags.sampled
-                if span_ctx.is_remote:
-                    r = remote_on if sampled else remote_off
-                else:
-                    r = local_on if sampled else local_off
-                keep = r if r is True or r is False else (span_ctx.trace_id & _LIMIT) < r
-            return ctx if keep else None
+            if parent is not None:  # a span in the context: its own, if valid, decides
+                span_ctx = parent.get_span_context() if isinstance(parent, span_type) else None
+                if span_ctx is not None and span_ctx.is_valid:
+                    sampled = span_ctx.trace_flags.sampled
+                    if span_ctx.is_remote:
+                        r = remote_on if sampled else remote_off
+                    else:
+                        r = local_on if sampled else local_off
+                    keep = r if r is True or r is False else (span_ctx.trace_id & _LIMIT) < r
+                    return ctx if keep else None
+            # a root: the root sampler decides
+            if fast_random:  # keep_if, its first draw inlined: most calls end here
+                low = random.getrandbits(64)
+                return ctx if low < root and handoff.keep_drawn(low, root) else None  # type: ignore[union-attr]
+            if root is True or root is False:
+                return ctx if root else None
+            return ctx if handoff.keep_if(root) else None  # type: ignore[union-attr]
         except Exception as exc:  # never into the cache call: no span, as when the SDK fails
             _failed(exc)
             return None

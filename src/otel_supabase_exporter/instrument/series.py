@@ -44,7 +44,15 @@ def telemetry_failed(where: str, exc: BaseException) -> None:
         _log.warning("cache telemetry failed in %s (%s); the cache call was not affected", where, type(exc).__name__)
 
 
-_C_LEN: dict[type, bool] = {}
+# How each class's entries are counted: 1 its C ``len()``, 2 an entry dict its instances may hold
+# (``self.__data`` in a class named Cache, as cachetools' is), 0 not without its own code.
+_SIZE_KIND: dict[type, int] = {}
+
+
+def _size_kind(cls: type) -> int:
+    if isinstance(getattr(cls, "__len__", None), types.WrapperDescriptorType):
+        return 1
+    return 2 if any(k.__name__.lstrip("_") == "Cache" for k in cls.__mro__) else 0
 
 
 def entry_count(obj: object) -> int | None:
@@ -57,11 +65,13 @@ def entry_count(obj: object) -> int | None:
     if obj is None:
         return None
     cls = type(obj)
-    c_len = _C_LEN.get(cls)
-    if c_len is None:
-        c_len = _C_LEN[cls] = isinstance(getattr(cls, "__len__", None), types.WrapperDescriptorType)
-    if c_len:
+    kind = _SIZE_KIND.get(cls)
+    if kind is None:
+        kind = _SIZE_KIND[cls] = _size_kind(cls)
+    if kind == 1:
         return len(obj)  # type: ignore[arg-type]
+    if not kind:
+        return None
     try:
         data = object.__getattribute__(obj, "__dict__").get("_Cache__data")
     except AttributeError:
@@ -132,10 +142,7 @@ def _sizes_for(meter_provider: metrics.MeterProvider | None) -> _Sizes:
         return found[1]
 
 
-def _item_size(value: object) -> int | None:
-    if isinstance(value, (bytes, bytearray, memoryview, str)):
-        return len(value)
-    return None
+_SIZED_ITEMS = (bytes, bytearray, memoryview, str)  # values whose size a span carries (cache.item_size)
 
 
 class Series:
@@ -145,7 +152,7 @@ class Series:
 
     __slots__ = (
         "name", "implementation", "base_attrs", "attrs", "span_attrs", "sizes", "record", "count",
-        "current_tracer", "record_keys", "hasher", "decide",
+        "current_tracer", "record_keys", "hasher", "decide", "logs", "fold",
     )
 
     def __init__(
@@ -167,13 +174,12 @@ class Series:
         self.implementation = implementation
         self.base_attrs = {sc.ATTR_NAME: name, sc.ATTR_IMPLEMENTATION: implementation}
         self.attrs = slot_attributes(name, implementation)
-        # a span's attributes start from its slot's (cache.hit on gets): one dict copy per span
-        self.span_attrs = tuple({**attrs, sc.ATTR_HIT: res == sc.HIT} if op == sc.GET else attrs
-                                for attrs, (op, res) in zip(self.attrs, SLOTS))
+        self.span_attrs = self.attrs  # a span's attributes start from its slot's: one dict copy per span
         self.sizes = _sizes_for(meter_provider)
         accumulator = producer_for(meter_provider).accumulator(name, implementation)
         self.record = accumulator.record
         self.count = accumulator.count
+        self.logs, self.fold = accumulator.logs, accumulator.fold  # Operation.call records through them
         self.decide: Any = None
         if not (settings.spans_enabled() if spans is None else spans):
             self.current_tracer = None
@@ -215,7 +221,7 @@ class Series:
             start = _time_ns() if start is None else start
             span = tracer.start_span(_SPAN_NAMES[slot], context, start_time=start)
             if span.is_recording():
-                return span, _context.attach(trace.set_span_in_context(span, context)) if attach else None, start
+                return span, _context.attach(_context.with_span(context, span)) if attach else None, start
         except Exception as exc:
             telemetry_failed("span start", exc)
         return None
@@ -235,10 +241,8 @@ class Series:
                 if self.record_keys:
                     text = key_text(key)
                     attrs[sc.ATTR_KEY] = text if text is not None else f"<{type(key).__qualname__}>"
-            if item is not MISSING:
-                size = _item_size(item)
-                if size is not None:
-                    attrs[sc.ATTR_ITEM_SIZE] = size
+            if item is not MISSING and isinstance(item, _SIZED_ITEMS):
+                attrs[sc.ATTR_ITEM_SIZE] = len(item)
             size = entry_count(sized)
             if size is not None:
                 attrs[sc.ATTR_SIZE] = size

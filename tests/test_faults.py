@@ -134,6 +134,8 @@ def test_a_slow_database_does_not_slow_the_application(server, fault_schema, tmp
     print("per-operation latency µs (p50/p99/max): no monitoring", baseline["latency_us"],
           "healthy db", healthy["latency_us"], "locked db", slow["latency_us"])
     assert slow["stats"]["spans"]["spooled"] > 0  # the database really did not answer
-    assert slow["latency_us"]["p50"] < baseline["latency_us"]["p50"] * 1.5 + 50
+    # against the same workload with monitoring on and the database healthy: what the database's
+    # state changes (monitoring's own cost per operation is bench/hotpath's, not this test's)
+    assert slow["latency_us"]["p50"] < max(healthy["latency_us"]["p50"], baseline["latency_us"]["p50"]) * 1.5 + 50
     assert slow["latency_us"]["p99"] < max(healthy["latency_us"]["p99"], baseline["latency_us"]["p99"]) * 3 + 500
     assert slow["shutdown_s"] < 15  # shutdown with the database stuck: bounded, what it held is spooled

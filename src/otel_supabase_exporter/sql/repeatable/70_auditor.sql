@@ -243,8 +243,8 @@ $$;
 -- observation per new finding, updates the open one of an ongoing finding (last seen, current and
 -- worst values), and resolves open observations whose finding has been absent for resolve_after
 -- (or the rule's window, if longer) while the series had traffic enough to judge it (at least the
--- rule's min_traffic operations in the minutes after the last window that held it, and for an error-rate
--- limit an error rate below half of it over those minutes; a day without that resolves it too),
+-- rule's min_traffic operations in the last resolve_after minutes, after the last window that held it,
+-- and for an error-rate limit errors whose upper bound stays under it; a day without that resolves it too),
 -- so a quiet night does not close and reopen an ongoing finding. An observation opens as
 -- info and takes its finding's severity once the finding has lasted escalate_after (as an alert
 -- rule's "for"); a critical finding is critical at once, except a capacity one, which must last
@@ -343,13 +343,15 @@ BEGIN
                SELECT 1
                FROM (SELECT sum(m.total_operations) AS ops, sum(m.errors) AS errs FROM cache_metrics_1min AS m
                      WHERE m.cache_name = x.cache_name AND m.implementation_type = x.implementation_type
-                       -- after the last window that held the finding
-                       AND m.minute_window >= coalesce((x.details ->> 'window_end')::timestamptz, x.last_seen_at)
+                       -- the minutes of the absence it resolves on, after the last window that held it
+                       AND m.minute_window >= greatest(coalesce((x.details ->> 'window_end')::timestamptz, x.last_seen_at),
+                                                       v_end - greatest(cfg.resolve_after, r.window_length))
                        AND m.minute_window < v_end) AS q
                WHERE q.ops >= r.min_traffic
-                 -- an error-rate limit: the errors since were few because traffic was, not the rate
+                 -- an error-rate limit: errors were few because the rate is low, not because traffic
+                 -- was: even their upper bound (Poisson, about 97.5 %) stays under the limit
                  AND (r.compare_to <> 'threshold' OR r.metric <> 'error_rate'
-                      OR 100.0 * q.errs / q.ops < 0.5 * r.warning_threshold)));
+                      OR q.errs + 2 * sqrt(q.errs) + 2 < r.warning_threshold / 100.0 * q.ops)));
     GET DIAGNOSTICS resolved = ROW_COUNT;
 
     action := 'opened'; observations := opened; RETURN NEXT;

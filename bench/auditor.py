@@ -27,6 +27,11 @@ JUDGED = timedelta(days=7)
 AFTERMATH = timedelta(minutes=30)
 
 
+# a warning-sized finding is info for its first escalate_after (10 min): with the window (5 min),
+# the audit lag (1 min) and a replay step of up to 10 minutes, it is a warning within 30
+WARNING_WITHIN = timedelta(minutes=30)
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -58,12 +63,14 @@ def scenarios(judged_from: datetime, end: datetime) -> list[Scenario]:
         Scenario("hit-rate collapse to 30 % for 1 h, at night", "catalog", "performance",
                  Fault("hit_rate", at(1, 3), at(1, 4), 0.30), rule="hit_rate_drop", severities=("critical",)),
         Scenario("hit-rate dip to 74 % for 2 h, at the peak", "feed", "performance",
-                 Fault("hit_rate", at(2, 15), at(2, 17), 0.74), rule="hit_rate_drop", severities=("warning",)),
+                 Fault("hit_rate", at(2, 15), at(2, 17), 0.74), rule="hit_rate_drop", severities=("warning",),
+                 within=WARNING_WITHIN),
         Scenario("latency spike x4 for 30 min", "profiles", "performance",
                  Fault("latency", at(2, 14), at(2, 14) + timedelta(minutes=30), 4.0), rule="latency_p95_increase",
                  severities=("critical",)),
         Scenario("latency +50 % for 1 h", "media", "performance",
-                 Fault("latency", at(5, 10), at(5, 11), 1.5), rule="latency_p95_increase", severities=("warning",)),
+                 Fault("latency", at(5, 10), at(5, 11), 1.5), rule="latency_p95_increase", severities=("warning",),
+                 within=WARNING_WITHIN),
         Scenario("error burst, 8 % for 20 min", "tokens", "reliability",
                  Fault("errors", at(3, 21), at(3, 21) + timedelta(minutes=20), 0.08), rule="error_rate_high",
                  severities=("critical",)),
@@ -72,7 +79,7 @@ def scenarios(judged_from: datetime, end: datetime) -> list[Scenario]:
                  severities=("warning", "critical"), within=timedelta(days=2), persists=True),
         Scenario("regression: new p95 x1.6 vs legacy after a deploy", "checkout", "performance",
                  Fault("latency", at(4, 9), end + day, 1.6), implementation_type="new",
-                 rule="regression_latency_p95", severities=("warning",), within=timedelta(minutes=30),
+                 rule="regression_latency_p95", severities=("warning",), within=WARNING_WITHIN,
                  persists=True),
         Scenario("reference for the regression (legacy)", "checkout", None),
         Scenario("quiet cache, clean (peak 40 ops/min, 6 at night)", "settings", None, peak=40.0),
@@ -89,7 +96,7 @@ def scenarios(judged_from: datetime, end: datetime) -> list[Scenario]:
                  Fault("traffic", at(4, 13), at(4, 13) + timedelta(minutes=20), 5.0), noisy=True),
         Scenario("errors at 1.5 % for 3 days, through the quiet nights", "uploads", "reliability",
                  Fault("errors", at(1, 8), at(4, 8), 0.015), rule="error_rate_high", severities=("warning",),
-                 within=timedelta(minutes=30), noisy=True, peak=600.0),
+                 within=WARNING_WITHIN, noisy=True, peak=600.0),
     ]
 
 

@@ -254,7 +254,7 @@ BEGIN
                                           (2, (x.how % 24 + CASE WHEN x.how >= 120 THEN 24 ELSE 0 END)::smallint))
                                   AS k(kind, key)
         -- (an hour's own pool only where the window can hold seasonal_full_weeks of it)
-        WHERE k.kind <> 1 OR cfg.baseline_window >= cfg.seasonal_full_weeks * interval '7 days' - interval '1 hour' 
+        WHERE k.kind <> 1 OR cfg.baseline_window >= cfg.seasonal_full_weeks * interval '7 days' - interval '1 hour'
     ), q AS (
         SELECT l.cache_name, l.implementation_type, l.kind, l.key,
                count(*) FILTER (WHERE l.ops > 0) AS samples,
@@ -271,7 +271,7 @@ BEGIN
                percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY l.p99) AS p99
         FROM l
         GROUP BY 1, 2, 3, 4
-    ), mad AS (
+    ), stats AS (
         -- the median, and the interquartile range / 1.349 as the spread
         SELECT q.cache_name, q.implementation_type, q.kind, q.key, q.samples, q.weeks, q.lookups_pm,
                q.samples_pm, q.ops_pm,
@@ -299,11 +299,11 @@ BEGIN
                                    (2, (h.how % 24 + CASE WHEN h.how >= 120 THEN 24 ELSE 0 END)::smallint)) AS k(kind, key)
         GROUP BY 1, 2, 3, 4
     ), pools AS (
-        SELECT mad.*, sm.minutes
-        FROM mad
+        SELECT stats.*, sm.minutes
+        FROM stats
         JOIN span_minutes AS sm
-          ON sm.cache_name = mad.cache_name AND sm.implementation_type = mad.implementation_type
-         AND sm.kind = mad.kind AND sm.key = mad.key
+          ON sm.cache_name = stats.cache_name AND sm.implementation_type = stats.implementation_type
+         AND sm.kind = stats.kind AND sm.key = stats.key
         WHERE sm.minutes > 0
     ), e AS (
         -- the overall row, and per hour of the week its own pool or the pool of its hour of the day
